@@ -1,0 +1,41 @@
+"""igrlib: gradient descent, its gradient flow, the modified equation and the implicit gradient penalty.
+
+The library behind the book *Why the learning rate should not be too small*.
+Each module holds one idea; this file only re-exports them.
+"""
+
+from .checks import check
+from .curvature import hessian, sharpness
+from .flow import FlowError, gradient_flow, modified_field, modified_flow
+from .gd import DivergenceWarning, gd
+from .losses import Loss, d3, himmelblau, hvp, least_squares, quadratic, rosenbrock, two_param
+from . import plotting
+from .penalty import grad_norm_sq, modified_loss
+from .series import bernoulli_coefficients, exact_modified_matrix
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Loss",
+    "quadratic",
+    "least_squares",
+    "two_param",
+    "rosenbrock",
+    "himmelblau",
+    "hvp",
+    "d3",
+    "hessian",
+    "sharpness",
+    "gd",
+    "DivergenceWarning",
+    "gradient_flow",
+    "modified_field",
+    "modified_flow",
+    "FlowError",
+    "grad_norm_sq",
+    "modified_loss",
+    "bernoulli_coefficients",
+    "exact_modified_matrix",
+    "check",
+    "plotting",
+]

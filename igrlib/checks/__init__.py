@@ -1,0 +1,99 @@
+r"""Self-checks for the code exercises: ``igr.check(name, answer)``.
+
+Every code exercise in the book ends with a line such as
+``igr.check("euler-global-order", global_error)``. The check calls the
+student's answer on fresh inputs and compares the behaviour (values, shapes,
+orders, invariants) with what the mathematics requires. It prints one line,
+
+``[PASS] name: message``, ``[FAIL] name: hint`` or ``[TODO] name: ...``,
+
+and never reveals the answer. ``[TODO]`` means the stub still raises
+``NotImplementedError``. The grader (``python -m igrlib.grade``) reads these
+lines.
+
+Each chapter's checks live in a module of this package and are registered with
+:func:`register`; :func:`check` finds them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import traceback
+
+__all__ = ["check", "register", "available_checks", "CheckResult"]
+
+_REGISTRY = {}
+
+
+class CheckResult(tuple):
+    """``(passed, message)`` of one check; true when passed."""
+
+    def __new__(cls, passed, message):
+        return super().__new__(cls, (bool(passed), str(message)))
+
+    def __bool__(self):
+        return self[0]
+
+
+def register(name):
+    """Decorator: register ``fn(answer) -> (passed, message)`` as the check ``name``."""
+
+    def wrap(fn):
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise ValueError(f"a check named {name!r} is registered twice")
+        _REGISTRY[name] = fn
+        return fn
+
+    return wrap
+
+
+def _load_all():
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+def available_checks():
+    """Sorted names of every registered check."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def run_check(name, answer):
+    """Run check ``name`` on ``answer`` and return a :class:`CheckResult`; never raises."""
+    _load_all()
+    if name not in _REGISTRY:
+        return CheckResult(False, f"no check named {name!r}; known checks: {', '.join(sorted(_REGISTRY))}")
+    try:
+        passed, message = _REGISTRY[name](answer)
+    except NotImplementedError:
+        return CheckResult(False, "TODO: not attempted yet (the stub still raises NotImplementedError)")
+    except Exception as exc:  # the student's code may fail in any way; report it, do not crash
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return CheckResult(False, f"your code raised {type(exc).__name__}: {exc} (line {where.lineno})")
+    return CheckResult(passed, message)
+
+
+def check(name, answer):
+    """Check an exercise answer and print one line: ``[PASS]``, ``[FAIL]`` or ``[TODO]``.
+
+    Parameters
+    ----------
+    name : str
+        The exercise's check name, as given in the exercise.
+    answer : object
+        Usually the function the exercise asks for; the check calls it.
+
+    Returns
+    -------
+    None
+        The outcome is printed; :func:`run_check` returns it instead.
+    """
+    passed, message = run_check(name, answer)
+    if passed:
+        status = "PASS"
+    elif message.startswith("TODO:"):
+        status, message = "TODO", message[len("TODO: ") :]
+    else:
+        status = "FAIL"
+    print(f"[{status}] {name}: {message}")

@@ -1,0 +1,124 @@
+r"""The operator series behind the modified equation, and its exact sum for quadratics.
+
+Gradient descent reads :math:`(e^{hD} - 1)\theta = -h g` with :math:`D = d/dt`, so
+
+.. math::
+    D\theta = -\frac{hD}{e^{hD} - 1}\, g = -\sum_{n \ge 0} \frac{B_n}{n!} (hD)^n g,
+
+with the Bernoulli numbers :math:`B_n`. For a quadratic loss the series sums to a
+matrix logarithm. Chapter *The operator series and the modified equation*.
+"""
+
+from __future__ import annotations
+
+import numbers
+from fractions import Fraction
+from math import comb, factorial
+
+import numpy as np
+import scipy.linalg
+
+from ._validate import as_lr
+
+__all__ = ["bernoulli_coefficients", "exact_modified_matrix"]
+
+
+def bernoulli_coefficients(n):
+    r"""The first ``n`` Taylor coefficients of :math:`x / (e^x - 1)`, exactly.
+
+    .. math::
+        \frac{x}{e^x - 1} = \sum_{k \ge 0} \frac{B_k}{k!} x^k,
+
+    with the Bernoulli numbers from the recurrence
+    :math:`\sum_{j=0}^{m} \binom{m+1}{j} B_j = 0` (:math:`m \ge 1`), :math:`B_0 = 1`.
+
+    Parameters
+    ----------
+    n : int
+        How many coefficients, at least 0.
+
+    Returns
+    -------
+    list of fractions.Fraction, length n
+        :math:`B_0/0!, B_1/1!, \dots, B_{n-1}/(n-1)!`.
+
+    References
+    ----------
+    M. Abramowitz, I. A. Stegun, Handbook of Mathematical Functions, 23.1.
+    Chapter *The operator series and the modified equation*.
+
+    Examples
+    --------
+    >>> import igrlib as igr
+    >>> [str(c) for c in igr.bernoulli_coefficients(5)]
+    ['1', '-1/2', '1/12', '0', '-1/720']
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    B = []
+    for m in range(n):
+        if m == 0:
+            B.append(Fraction(1))
+        else:
+            B.append(-sum(comb(m + 1, j) * B[j] for j in range(m)) / (m + 1))
+    return [b / factorial(k) for k, b in enumerate(B)]
+
+
+def exact_modified_matrix(A, lr):
+    r"""The exact modified equation of gradient descent on a quadratic.
+
+    For :math:`L = \tfrac12 \theta^\top A\theta`, GD gives
+    :math:`\theta_n = (I - hA)^n \theta_0`, and the linear flow
+    :math:`\dot\theta = M\theta` with
+
+    .. math::
+        M = \frac1h \log(I - hA) = -\Big(A + \frac h2 A^2 + \frac{h^2}{3} A^3 + \dots\Big)
+
+    passes through every iterate: :math:`e^{nhM} = (I - hA)^n`. The power
+    series converges only for :math:`h\lambda_{\max} < 1`.
+
+    Parameters
+    ----------
+    A : array_like, shape (d, d)
+        Symmetric matrix.
+    lr : float
+        Learning rate :math:`h > 0`.
+
+    Returns
+    -------
+    ndarray, shape (d, d)
+        Real when every eigenvalue satisfies :math:`h\lambda < 1`; complex (the
+        principal logarithm) when some :math:`1 - h\lambda < 0`, where GD flips
+        sign each step and no real flow reproduces it.
+
+    Raises
+    ------
+    ValueError
+        If :math:`h\lambda = 1` for an eigenvalue (:math:`I - hA` is singular).
+
+    References
+    ----------
+    Hairer, Lubich & Wanner, Geometric Numerical Integration, ch. IX.
+    Chapter *The operator series and the modified equation*.
+
+    Examples
+    --------
+    >>> import igrlib as igr
+    >>> igr.exact_modified_matrix([[1.0]], 0.5).round(6)  # 2 log(1/2)
+    array([[-1.386294]])
+    """
+    A = np.asarray(A, dtype=float)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or not np.all(np.isfinite(A)):
+        raise ValueError(f"A must be a finite square matrix, got shape {A.shape}")
+    if not np.allclose(A, A.T, rtol=1e-12, atol=1e-12):
+        raise ValueError("A must be symmetric")
+    if np.ndim(lr) != 0:
+        raise ValueError(f"lr must be a single number, got shape {np.shape(lr)}")
+    h = float(as_lr(lr))
+    lam, V = scipy.linalg.eigh(A)
+    factor = 1 - h * lam
+    if np.any(np.isclose(factor, 0.0, atol=1e-14)):
+        raise ValueError(f"I - lr A is singular: lr * lambda = 1 for an eigenvalue lambda of A (lr={h})")
+    if np.all(factor > 0):
+        return (V * (np.log(factor) / h)) @ V.T
+    return (V * (np.log(factor.astype(complex)) / h)) @ V.T
