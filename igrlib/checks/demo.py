@@ -1,0 +1,17 @@
+"""A worked example of a self-check, used by the instructor guide and the grader's tests."""
+
+import numpy as np
+
+from . import register
+
+
+@register("demo-square")
+def _(answer):
+    """The answer is a function ``square(x)`` returning ``x**2`` elementwise for an array ``x``."""
+    x = np.random.default_rng(7).normal(size=5)
+    got = np.asarray(answer(x), dtype=float)
+    if got.shape != x.shape:
+        return False, f"square(x) should return an array of the same shape as x, {x.shape}; got {got.shape}"
+    if not np.allclose(got, x**2, rtol=1e-12, atol=0):
+        return False, "square(x) returns the right shape but wrong values; try a few numbers by hand"
+    return True, "square(x) is right on fresh inputs"
