@@ -1,0 +1,203 @@
+"""Sliders that work both in Jupyter (live) and in the static website (precomputed frames).
+
+One figure function serves both worlds. ``igr.sliders.slider(draw, "lr", values)``
+returns an object that Jupyter shows as a live ipywidgets slider calling
+``draw(lr=value)``, and that the website shows as the same slider over frames
+drawn in advance by the same ``draw`` at the same ``values``: a plain HTML range
+input swapping embedded PNG images, with no script from outside the page, so it
+works offline and from ``file://``.
+
+Chapters then need one cell::
+
+    igr.sliders.slider(draw, "lr", [0.05, 0.1, 0.2], label="learning rate h", alt="GD against the flow")
+
+The website picks the HTML rendering because ``_config.yml`` ranks the widget
+view below HTML for the HTML builder (``nb_mime_priority_overrides``).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import html
+import io
+import json
+
+import numpy as np
+
+__all__ = ["slider", "Slider", "render_frames"]
+
+# Frames are small PNGs: the figure size of the book style at this resolution.
+FRAME_DPI = 80
+MAX_FRAMES = 41
+
+
+@contextlib.contextmanager
+def _no_show():
+    """While drawing frames, make ``plt.show()`` a no-op so nothing is displayed."""
+    import matplotlib.pyplot as plt
+
+    show = plt.show
+    plt.show = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        plt.show = show
+
+
+def render_frames(draw, name, values, *, dpi=FRAME_DPI):
+    """Call ``draw(**{name: v})`` for each value and return the figures as PNG bytes.
+
+    ``draw`` either returns a matplotlib Figure or draws on the current figure.
+    """
+    import matplotlib.pyplot as plt
+
+    frames = []
+    with _no_show():
+        for value in values:
+            before = set(plt.get_fignums())
+            fig = draw(**{name: value})
+            if fig is None:
+                fig = plt.gcf()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+            frames.append(buf.getvalue())
+            for num in set(plt.get_fignums()) - before:
+                plt.close(num)
+            plt.close(fig)
+    return frames
+
+
+class Slider:
+    """A figure with a slider; see :func:`slider`."""
+
+    def __init__(self, draw, name, values, *, value=None, label=None, alt, fmt="{:.4g}"):
+        if not callable(draw):
+            raise ValueError("draw must be a function that draws the figure for one value")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"name must be the name of draw's parameter, got {name!r}")
+        values = list(values)
+        if not 2 <= len(values) <= MAX_FRAMES:
+            raise ValueError(f"values must hold between 2 and {MAX_FRAMES} values, got {len(values)}")
+        if value is None:
+            value = values[len(values) // 2]
+        if value not in values:
+            raise ValueError(f"value {value!r} is not one of the slider's values")
+        if not alt or not isinstance(alt, str):
+            raise ValueError("alt must describe the figure in words (a text alternative for readers who cannot see it)")
+        self.draw, self.name, self.values, self.value = draw, name, values, value
+        self.label = label or name
+        self.alt = alt
+        self.labels = [fmt.format(v) for v in values]
+
+    def static_html(self):
+        """The slider as self-contained HTML: a range input, a value label and embedded frames."""
+        frames = [base64.b64encode(png).decode("ascii") for png in render_frames(self.draw, self.name, self.values)]
+        key = hashlib.sha1(json.dumps([self.name, self.labels, self.alt]).encode()).hexdigest()[:10]
+        uid = f"igr-slider-{key}"
+        start = self.values.index(self.value)
+        label, alt = html.escape(self.label), html.escape(self.alt)
+        return f"""<figure class="igr-slider" id="{uid}">
+<img class="igr-slider-frame" src="data:image/png;base64,{frames[start]}" alt="{alt} ({label} = {self.labels[start]})">
+<div class="igr-slider-controls">
+<label for="{uid}-input">{label}</label>
+<input type="range" id="{uid}-input" min="0" max="{len(frames) - 1}" step="1" value="{start}" aria-valuetext="{self.labels[start]}">
+<output id="{uid}-value" for="{uid}-input">{self.labels[start]}</output>
+</div>
+<script type="application/json" class="igr-slider-data">{json.dumps({"frames": frames, "labels": self.labels})}</script>
+<script>
+(function () {{
+  var root = document.getElementById("{uid}");
+  var data = JSON.parse(root.querySelector(".igr-slider-data").textContent);
+  var input = root.querySelector("input"), output = root.querySelector("output"), img = root.querySelector("img");
+  var alt = {json.dumps(self.alt + " (" + self.label + " = ")};
+  input.addEventListener("input", function () {{
+    var i = Number(input.value), text = data.labels[i];
+    img.src = "data:image/png;base64," + data.frames[i];
+    img.alt = alt + text + ")";
+    output.textContent = text;
+    input.setAttribute("aria-valuetext", text);
+  }});
+}})();
+</script>
+</figure>"""
+
+    def widget(self):
+        """The live ipywidgets slider: a SelectionSlider over the same values, redrawing with ``draw``."""
+        import ipywidgets as widgets
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        control = widgets.SelectionSlider(
+            options=list(zip(self.labels, self.values)), value=self.value, description=self.label,
+            style={"description_width": "initial"}, continuous_update=False,
+        )
+        out = widgets.Output()
+
+        def update(change=None):
+            with out:
+                out.clear_output(wait=True)
+                fig = self.draw(**{self.name: control.value})
+                if fig is not None:
+                    display(fig)
+                    plt.close(fig)
+                else:
+                    plt.show()
+
+        control.observe(update, names="value")
+        update()
+        return widgets.VBox([control, out])
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {
+            "text/plain": f"{self.label} slider over {len(self.values)} values: {self.alt}",
+            "text/html": self.static_html(),
+        }
+        try:
+            view = self.widget()._repr_mimebundle_()
+        except ImportError:  # no ipywidgets: the static slider is all there is
+            return bundle
+        view.pop("text/plain", None)
+        bundle.update(view)
+        return bundle
+
+
+def slider(draw, name, values, *, value=None, label=None, alt, fmt="{:.4g}"):
+    """A figure with a slider over ``values`` of ``draw``'s parameter ``name``.
+
+    Parameters
+    ----------
+    draw : callable
+        ``draw(**{name: v})`` draws the figure for one value (returning the Figure,
+        or drawing on the current one). The same function makes the live
+        figure in Jupyter and the frames of the static website.
+    name : str
+        The parameter of ``draw`` the slider sets (e.g. ``"lr"``).
+    values : sequence, 2 to 41 items
+        The slider's positions, the same in Jupyter and on the website.
+    value : optional
+        Starting position (one of ``values``; the middle one by default).
+    label : str, optional
+        The visible label of the slider (``name`` by default).
+    alt : str
+        A description of the figure in words, for readers who cannot see it.
+    fmt : str
+        Format of the displayed value.
+
+    Returns
+    -------
+    Slider
+        Displayed as a live ipywidgets slider where widgets run, and as
+        self-contained HTML (range input, value label, embedded PNG frames) elsewhere.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import igrlib as igr
+    >>> s = igr.sliders.slider(lambda lr: None, "lr", np.linspace(0.1, 1.0, 10), alt="nothing")
+    >>> s.labels[:3], s.value
+    (['0.1', '0.2', '0.3'], 0.6)
+    """
+    return Slider(draw, name, np.asarray(values).tolist() if isinstance(values, np.ndarray) else values,
+                  value=value, label=label, alt=alt, fmt=fmt)

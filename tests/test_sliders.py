@@ -1,0 +1,88 @@
+"""Sliders: one drawing function gives both the live widget and the static frames."""
+
+import base64
+import re
+
+import matplotlib
+import numpy as np
+import pytest
+
+import igrlib as igr
+
+matplotlib.use("agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+LRS = [0.01, 0.05, 0.1, 0.2]
+
+
+def draw_gd(lr=0.05):
+    fig, ax = plt.subplots(figsize=(3, 2))
+    path = igr.gd(igr.two_param(), [2.8, 3.5], lr, 30)
+    ax.plot(path[:, 0], path[:, 1], "o-")
+    ax.set_xlim(0, 3)
+    ax.set_ylim(0, 4)
+    return fig
+
+
+def frames_of(html):
+    data = re.search(r'<script type="application/json" class="igr-slider-data">(.*?)</script>', html, re.S).group(1)
+    import json
+
+    return json.loads(data)
+
+
+def test_static_html_has_one_frame_per_value_drawn_by_the_same_function():
+    s = igr.sliders.slider(draw_gd, "lr", LRS, value=0.05, label="learning rate h", alt="GD on the two-parameter model")
+    html = s.static_html()
+    data = frames_of(html)
+    assert data["labels"] == ["0.01", "0.05", "0.1", "0.2"]
+    assert len(data["frames"]) == len(LRS)
+    assert len(set(data["frames"])) == len(LRS), "each learning rate must give a different picture"
+    expected = igr.sliders.render_frames(draw_gd, "lr", LRS)
+    assert [base64.b64decode(f) for f in data["frames"]] == expected
+    assert all(png.startswith(b"\x89PNG") for png in expected)
+    assert 'type="range"' in html and 'min="0"' in html and 'max="3"' in html and 'value="1"' in html
+    assert '<label for="' in html and "learning rate h" in html
+    assert 'aria-valuetext="0.05"' in html and ">0.05</output>" in html
+    assert 'alt="GD on the two-parameter model (learning rate h = 0.05)"' in html
+    assert "http" not in html.replace("http-equiv", ""), "nothing may load from outside the page"
+    assert not plt.get_fignums(), "drawing frames must not leave figures open"
+
+
+def test_static_html_is_deterministic():
+    s = igr.sliders.slider(draw_gd, "lr", LRS[:2], alt="GD")
+    assert s.static_html() == s.static_html()
+
+
+def test_the_widget_uses_the_same_values_and_function():
+    pytest.importorskip("ipywidgets")
+    calls = []
+
+    def draw(lr=0.05):
+        calls.append(lr)
+        return draw_gd(lr)
+
+    s = igr.sliders.slider(draw, "lr", LRS, value=0.1, alt="GD")
+    box = s.widget()
+    control = box.children[0]
+    assert [v for _, v in control.options] == LRS and control.value == 0.1
+    control.value = 0.2
+    assert calls == [0.1, 0.2]
+    bundle = s._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(draw=None, name="lr", values=LRS, alt="x"), "draw must be a function"),
+        (dict(draw=draw_gd, name="learning rate", values=LRS, alt="x"), "name must be"),
+        (dict(draw=draw_gd, name="lr", values=[0.1], alt="x"), "between 2 and"),
+        (dict(draw=draw_gd, name="lr", values=np.linspace(0.01, 0.1, 50), alt="x"), "between 2 and"),
+        (dict(draw=draw_gd, name="lr", values=LRS, value=0.3, alt="x"), "not one of"),
+        (dict(draw=draw_gd, name="lr", values=LRS, alt=""), "alt must describe"),
+    ],
+)
+def test_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        igr.sliders.slider(**kwargs)
