@@ -9,7 +9,7 @@ from .curvature import hessian, sharpness
 from .flow import FlowError, gradient_flow, modified_field, modified_flow
 from .gd import DivergenceWarning, gd
 from .losses import Loss, d3, himmelblau, hvp, least_squares, quadratic, rosenbrock, two_param
-from . import plotting
+from . import plotting, sliders
 from .penalty import grad_norm_sq, modified_loss
 from .series import bernoulli_coefficients, exact_modified_matrix
 
@@ -38,4 +38,5 @@ __all__ = [
     "exact_modified_matrix",
     "check",
     "plotting",
+    "sliders",
 ]
