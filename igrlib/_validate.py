@@ -7,9 +7,17 @@ import numbers
 import numpy as np
 
 
+def _floats(x, name):
+    """Return ``x`` as a new float array (a copy: callers never see their input changed), or raise."""
+    try:
+        return np.array(x, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be real numbers, got {x!r}") from None
+
+
 def as_theta(theta, name="theta0"):
     """Return ``theta`` as a new finite float array of shape (d,), or raise."""
-    arr = np.array(theta, dtype=float)  # a copy: callers never see their input changed
+    arr = _floats(theta, name)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array of shape (d,), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -19,7 +27,7 @@ def as_theta(theta, name="theta0"):
 
 def as_lr(lr, *, allow_zero=False):
     """Return the learning rate(s) as a float array, or raise."""
-    arr = np.array(lr, dtype=float)
+    arr = _floats(lr, "lr")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"lr must be finite, got {lr!r}")
     if allow_zero:
@@ -41,7 +49,7 @@ def as_steps(steps, name="steps"):
 
 def as_times(t):
     """Return ``t`` as a 1-D float array starting at 0 and strictly increasing."""
-    arr = np.array(t, dtype=float)
+    arr = _floats(t, "t")
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"t must be a non-empty 1-D array of times, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):

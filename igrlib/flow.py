@@ -31,9 +31,13 @@ class FlowError(RuntimeError):
 def _integrate(field, theta0, t):
     if t.size == 1:
         return theta0[None, :].copy()
-    sol = solve_ivp(lambda _, y: field(y), (0.0, t[-1]), theta0, method="DOP853", t_eval=t, rtol=RTOL, atol=ATOL)
+
+    def solve(**kwargs):
+        return solve_ivp(lambda _, y: field(y), (0.0, t[-1]), theta0, method="DOP853", rtol=RTOL, atol=ATOL, **kwargs)
+
+    sol = solve(t_eval=t)
     if not sol.success or sol.y.shape[1] != t.size:
-        reached = sol.t[-1] if sol.t.size else 0.0
+        reached = solve().t[-1]  # with t_eval, sol.t holds only the requested times reached
         raise FlowError(
             f"the flow could not be integrated past t = {reached:.6g} (asked for t = {t[-1]:.6g}): {sol.message} "
             "The trajectory may blow up in finite time; try shorter times or another starting point."
@@ -132,7 +136,13 @@ def modified_field(loss, theta, lr, order=1):
     if h is None:
         raise ValueError(f"lr must be a single number here, got shape {np.shape(lr)}")
     order = as_order(order)
-    g = checked_grad(loss, theta)
+    checked_grad(loss, theta)
+    return _modified_field(loss, theta, h, order)
+
+
+def _modified_field(loss, theta, h, order):
+    """:func:`modified_field` without the argument checks (the flow calls it at every stage)."""
+    g = np.asarray(loss.grad(theta), dtype=float)
     field = g.copy()
     if order >= 1:
         Hg = hvp(loss, theta, g)
@@ -182,4 +192,4 @@ def modified_flow(loss, theta0, lr, t, order=1):
     theta0 = as_theta(theta0)
     t = as_times(t)
     modified_field(loss, theta0, lr, order)  # validates lr, order and the loss once, up front
-    return _integrate(lambda theta: modified_field(loss, theta, lr, order), theta0, t)
+    return _integrate(lambda theta: _modified_field(loss, theta, float(lr), order), theta0, t)

@@ -18,12 +18,28 @@ Each chapter's checks live in a module of this package and are registered with
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import sysconfig
 import traceback
 
 __all__ = ["check", "register", "available_checks", "CheckResult"]
 
 _REGISTRY = {}
+
+# Code in these directories is not the student's: igrlib itself, the standard library and the
+# installed packages (numpy, scipy, ...). An error is reported at the last line outside them.
+_LIBRARY_DIRS = tuple(
+    os.path.join(os.path.realpath(path), "")
+    for path in [os.path.dirname(os.path.dirname(__file__)), *map(sysconfig.get_path, ("stdlib", "platlib", "purelib"))]
+)
+
+
+def _answer_line(exc):
+    """The line number where ``exc`` was raised in the student's code (innermost frame outside libraries)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if not os.path.realpath(f.filename).startswith(_LIBRARY_DIRS)]
+    return (own or frames)[-1].lineno
 
 
 class CheckResult(tuple):
@@ -69,8 +85,7 @@ def run_check(name, answer):
     except NotImplementedError:
         return CheckResult(False, "TODO: not attempted yet (the stub still raises NotImplementedError)")
     except Exception as exc:  # the student's code may fail in any way; report it, do not crash
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return CheckResult(False, f"your code raised {type(exc).__name__}: {exc} (line {where.lineno})")
+        return CheckResult(False, f"your code raised {type(exc).__name__}: {exc} (line {_answer_line(exc)})")
     return CheckResult(passed, message)
 
 

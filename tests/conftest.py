@@ -1,0 +1,111 @@
+"""The test problems shared by the unit tests: every model igrlib ships, plus a bare one.
+
+The fixture ``model`` runs a test once per model. Each case carries the loss, a
+way to draw random points where it is moderate, and ``exact``: a loss with exact
+``hvp`` and ``d3`` for the same function (the model itself, except for ``bare``).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+
+import igrlib as igr
+
+
+class Case(NamedTuple):
+    name: str
+    loss: igr.Loss
+    d: int
+    box: float  # random points are drawn uniformly from [-box, box]^d
+    exact: igr.Loss
+
+    def points(self, rng, k=None):
+        """Random points: one of shape (d,), or a stack of shape (k, d)."""
+        shape = (self.d,) if k is None else (k, self.d)
+        return rng.uniform(-self.box, self.box, size=shape)
+
+
+def bare_model():
+    r"""A loss given only by its value and gradient, so igrlib differentiates it numerically.
+
+    :math:`L(x, y, z) = \cosh x + x y^2 + y z + z^4 / 4`. Returns the bare loss and the same
+    function with its exact Hessian-vector product and third derivative, written out here
+    (nonzero third derivatives: :math:`L_{xxx} = \sinh x`, :math:`L_{xyy} = 2`, :math:`L_{zzz} = 6z`).
+    """
+
+    def value(theta):
+        x, y, z = np.moveaxis(np.asarray(theta, dtype=float), -1, 0)
+        return np.cosh(x) + x * y**2 + y * z + z**4 / 4
+
+    def grad(theta):
+        x, y, z = np.moveaxis(np.asarray(theta, dtype=float), -1, 0)
+        return np.stack([np.sinh(x) + y**2, 2 * x * y + z, y + z**3], axis=-1)
+
+    def hvp(theta, v):
+        x, y, z = np.moveaxis(np.asarray(theta, dtype=float), -1, 0)
+        vx, vy, vz = np.moveaxis(np.asarray(v, dtype=float), -1, 0)
+        return np.stack([np.cosh(x) * vx + 2 * y * vy, 2 * y * vx + 2 * x * vy + vz, vy + 3 * z**2 * vz], axis=-1)
+
+    def d3(theta, u, v):
+        x, _, z = np.moveaxis(np.asarray(theta, dtype=float), -1, 0)
+        ux, uy, uz = np.moveaxis(np.asarray(u, dtype=float), -1, 0)
+        vx, vy, vz = np.moveaxis(np.asarray(v, dtype=float), -1, 0)
+        return np.stack([np.sinh(x) * ux * vx + 2 * uy * vy, 2 * (ux * vy + uy * vx), 6 * z * uz * vz], axis=-1)
+
+    return igr.Loss(value, grad), igr.Loss(value, grad, hvp, d3)
+
+
+def make_case(name):
+    rng = np.random.default_rng(12345)
+    if name == "quadratic":
+        S = rng.normal(size=(3, 3))
+        loss = igr.quadratic(S + S.T, b=rng.normal(size=3))  # indefinite on purpose
+        return Case(name, loss, 3, 2.0, loss)
+    if name == "least_squares":
+        loss = igr.least_squares(rng.normal(size=(6, 3)), rng.normal(size=6))
+        return Case(name, loss, 3, 2.0, loss)
+    if name == "two_param":
+        loss = igr.two_param(x=1.5, y=-0.7)
+        return Case(name, loss, 2, 2.0, loss)
+    if name == "rosenbrock":
+        loss = igr.rosenbrock(a=1.0, b=10.0)
+        return Case(name, loss, 2, 1.5, loss)
+    if name == "himmelblau":
+        loss = igr.himmelblau()
+        return Case(name, loss, 2, 4.0, loss)
+    if name == "bare":
+        loss, exact = bare_model()
+        return Case(name, loss, 3, 1.5, exact)
+    raise KeyError(name)
+
+
+MODELS = ["quadratic", "least_squares", "two_param", "rosenbrock", "himmelblau", "bare"]
+
+
+@pytest.fixture(params=MODELS)
+def model(request):
+    return make_case(request.param)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def central_difference(f, theta, eps=1e-5):
+    """Jacobian of ``f`` at ``theta`` (shape (d,)) by central differences, one column per coordinate.
+
+    Returns shape ``f(theta).shape + (d,)``. The step is relative to ``1 + |theta|``; with
+    eps = 1e-5 the error is about eps^2 times the next derivative plus 1e-16 |f| / eps.
+    """
+    theta = np.asarray(theta, dtype=float)
+    step = eps * (1 + np.linalg.norm(theta))
+    diff = [np.asarray(f(theta + step * e)) - np.asarray(f(theta - step * e)) for e in np.eye(theta.size)]
+    return np.stack(diff, axis=-1) / (2 * step)
+
+
+@pytest.fixture
+def fd():
+    """The central-difference Jacobian, :func:`central_difference`."""
+    return central_difference

@@ -1,0 +1,34 @@
+"""The whole book as coursework: the solution edition scores every exercise, the student edition none.
+
+This runs every chapter twice in a fresh kernel (a few minutes), so it runs in
+`make coursework` (and CI), not in `make test`: set IGR_COURSEWORK=1 to run it.
+"""
+
+import os
+import pathlib
+
+import nbformat
+import pytest
+
+from igrlib.grade import grade
+from igrlib.student import find_exercises, write_student_edition
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("IGR_COURSEWORK"), reason="slow: runs in `make coursework` (set IGR_COURSEWORK=1)"
+)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_solution_edition_passes_and_student_edition_is_all_todo(chapter, tmp_path):
+    expected = [e["check"] for e in find_exercises(nbformat.read(chapter, as_version=4))]
+    if not expected:
+        pytest.skip(f"{chapter.name} has no code exercises")
+    rows = grade(chapter, timeout=120, reference=None)
+    assert [(name, status) for name, status, _ in rows] == [(name, "PASS") for name in expected], rows
+
+    (student,) = write_student_edition([chapter], tmp_path / "student", book_dir=ROOT / "book")
+    rows = grade(student, timeout=120, reference=None)
+    assert [(name, status) for name, status, _ in rows] == [(name, "TODO") for name in expected], rows

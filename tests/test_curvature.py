@@ -1,0 +1,85 @@
+"""igrlib.curvature: the Hessian and the sharpness against closed forms and differences."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import igrlib as igr
+from igrlib.curvature import DENSE_MAX_DIM
+
+
+def test_hessian_matches_differences_of_grad(model, rng, fd):
+    for theta in model.points(rng, 3):
+        H = igr.hessian(model.loss, theta)
+        assert_allclose(H, H.T, rtol=0, atol=0)
+        assert_allclose(H, fd(model.loss.grad, theta), rtol=1e-7, atol=1e-7)
+        assert_allclose(H, [model.exact.hvp(theta, e) for e in np.eye(model.d)], rtol=1e-8, atol=1e-8)
+
+
+def test_quadratic_hessian_is_A(rng):
+    S = rng.normal(size=(4, 4))
+    A = S + S.T
+    assert_allclose(igr.hessian(igr.quadratic(A), rng.normal(size=4)), A, rtol=1e-15, atol=1e-15)
+    assert_allclose(igr.sharpness(igr.quadratic(A), rng.normal(size=4)), np.linalg.eigvalsh(A)[-1], rtol=1e-14)
+
+
+@pytest.mark.parametrize("x, y, a", [(1.0, 1.0, 1.0), (1.0, 1.0, 3.0), (1.5, -0.7, 0.4), (-2.0, 3.0, -1.2)])
+def test_two_param_eigenvalues_at_a_minimum(x, y, a):
+    # On the hyperbola a b = y / x the Hessian has eigenvalues 0 (along the valley) and x^2 (a^2 + b^2).
+    b = y / (x * a)
+    E = igr.two_param(x, y)
+    lam = np.linalg.eigvalsh(igr.hessian(E, [a, b]))
+    assert_allclose(lam, [0.0, x**2 * (a**2 + b**2)], rtol=1e-13, atol=1e-13)
+    assert_allclose(igr.sharpness(E, [a, b]), x**2 * (a**2 + b**2), rtol=1e-13)
+
+
+def test_flattest_minimum_of_two_param_has_equal_weights():
+    # Along a b = 1 the sharpness a^2 + 1/a^2 is smallest, 2, at |a| = |b| = 1.
+    E = igr.two_param()
+    a = np.linspace(0.3, 3.0, 28)
+    sharp = np.array([igr.sharpness(E, [ai, 1 / ai]) for ai in a])
+    assert_allclose(sharp, a**2 + 1 / a**2, rtol=1e-13)
+    assert a[np.argmin(sharp)] == pytest.approx(1.0) and sharp.min() == pytest.approx(2.0)
+
+
+def test_rosenbrock_sharpness_at_its_minimum():
+    # At (a, a^2): H = [[2 + 8 b a^2, -4 a b], [-4 a b, 2 b]], trace 2 + 2b + 8 b a^2, determinant 4b.
+    a, b = 1.5, 7.0
+    tr = 2 + 2 * b + 8 * b * a**2
+    assert_allclose(igr.sharpness(igr.rosenbrock(a, b), [a, a**2]), (tr + np.sqrt(tr**2 - 16 * b)) / 2, rtol=1e-13)
+
+
+def test_himmelblau_eigenvalues_at_3_2():
+    # H(3, 2) = [[74, 20], [20, 34]]: eigenvalues 54 -+ 20 sqrt(2).
+    lam = np.linalg.eigvalsh(igr.hessian(igr.himmelblau(), [3.0, 2.0]))
+    assert_allclose(lam, [54 - 20 * np.sqrt(2), 54 + 20 * np.sqrt(2)], rtol=1e-14)
+
+
+@pytest.mark.parametrize("bare", [False, True])
+def test_lanczos_branch_matches_eigvalsh(rng, bare):
+    d = 300
+    assert d > DENSE_MAX_DIM  # the Lanczos branch
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    # Indefinite, with the largest |eigenvalue| negative: sharpness is the largest, not the largest in size.
+    eigenvalues = np.concatenate([rng.uniform(-10, 2.5, d - 1), [3.0]])
+    A = (Q * eigenvalues) @ Q.T
+    A = (A + A.T) / 2
+    loss = igr.quadratic(A)
+    if bare:  # Hessian-vector products by differences of grad
+        loss = igr.Loss(loss.value, loss.grad)
+    got = igr.sharpness(loss, rng.normal(size=d))
+    assert_allclose(got, np.linalg.eigvalsh(A)[-1], rtol=1e-7)
+    assert_allclose(got, 3.0, rtol=1e-7)
+
+
+@pytest.mark.parametrize("theta", [1.0, [], [[1.0, 2.0]], [np.nan, 1.0]])
+def test_bad_theta(theta):
+    for fn in (igr.hessian, igr.sharpness):
+        with pytest.raises(ValueError, match="theta must be"):
+            fn(igr.quadratic(np.eye(2)), theta)
+
+
+def test_inputs_are_not_modified():
+    theta = np.array([2.8, 3.5])
+    igr.hessian(igr.two_param(), theta), igr.sharpness(igr.two_param(), theta)
+    assert_allclose(theta, [2.8, 3.5], rtol=0)
