@@ -51,3 +51,4 @@ def test_notebooks_are_saved_executed_and_clean():
         timed = [c for c in code if "execution" in c.get("metadata", {})]
         assert not timed, f"{nb.name}: cells carry timing metadata (use record_timing=False)"
         assert data["metadata"].get("kernelspec", {}).get("name") == "python3", f"{nb.name}: kernelspec must be python3"
+        assert "widgets" not in data["metadata"], f"{nb.name}: stored widget state (save with tools/execute.py)"
