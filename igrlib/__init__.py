@@ -9,9 +9,15 @@ from .curvature import hessian, sharpness
 from .flow import FlowError, gradient_flow, modified_field, modified_flow
 from .gd import DivergenceWarning, gd
 from .losses import Loss, d3, himmelblau, hvp, least_squares, quadratic, rosenbrock, two_param
+from .mlp import MLP, digits
+from .train import Run, power_iteration, train
 from . import plotting, sliders
 from .penalty import grad_norm_sq, modified_loss
 from .series import bernoulli_coefficients, exact_modified_matrix
+from .momentum import heavy_ball, heavy_ball_flow, heavy_ball_penalty_lr
+from .penalties import flooded, grad_norm_loss, sam, sam_gradient
+from .principal import principal_factor, principal_field, principal_flow_quadratic, principal_series
+from .sgd import sgd, sgd_epoch_mean, sgd_modified_loss
 
 __version__ = "0.1.0"
 
@@ -36,6 +42,25 @@ __all__ = [
     "modified_loss",
     "bernoulli_coefficients",
     "exact_modified_matrix",
+    "heavy_ball",
+    "heavy_ball_flow",
+    "heavy_ball_penalty_lr",
+    "flooded",
+    "grad_norm_loss",
+    "sam",
+    "sam_gradient",
+    "principal_factor",
+    "principal_field",
+    "principal_flow_quadratic",
+    "principal_series",
+    "sgd",
+    "sgd_epoch_mean",
+    "sgd_modified_loss",
+    "MLP",
+    "digits",
+    "train",
+    "Run",
+    "power_iteration",
     "check",
     "plotting",
     "sliders",

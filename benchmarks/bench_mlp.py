@@ -1,0 +1,154 @@
+"""Speed of the chapter-5 network: exact HVP against a gradient, batched training, and PyTorch side by side.
+
+Run by hand (not part of ``make test``); the figures go into ``benchmarks/README.md``:
+
+    .venv/bin/python benchmarks/bench_mlp.py            # one BLAS / PyTorch thread, as in the chapter
+    .venv/bin/python benchmarks/bench_mlp.py --threads 2
+
+The network and data are those of ``book/05_experiments.ipynb``: a 64-32-10 tanh MLP
+(2,410 parameters), cross-entropy on 200 training images of scikit-learn's digits, float64,
+full batch. Every figure is the best of several repeats (the machine may be shared).
+
+1. Exact Hessian-vector product (Pearlmutter's R-operator) against one gradient. Target: <= 3x.
+2. Sixteen networks (learning rates) trained in one batched ``igr.train`` call against
+   sixteen calls one after another. Target: >= 3x the per-network throughput.
+   Also shown for a smaller network (64-16-10 on 64 images), where call overhead dominates.
+3. PyTorch on the CPU (same network, float64, full batch), if installed: time of a plain
+   gradient step and of an explicit-regularisation step (double backward in PyTorch),
+   igrlib / PyTorch. Target: <= 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import timeit
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import igrlib as igr
+
+REPEAT = 7
+
+
+def best(fn, number):
+    """Best time of one call of ``fn`` in seconds, over REPEAT runs of ``number`` calls."""
+    return min(timeit.repeat(fn, number=number, repeat=REPEAT)) / number
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{datetime.date.today()}  {cpu}, {os.cpu_count()} cores, load {load:.2f}; Python {platform.python_version()}, "
+        f"numpy {np.__version__}"
+    )
+
+
+def setup(n_train=200, hidden=32, seed=0):
+    X, y, _, _ = igr.digits(n_train)
+    net = igr.MLP((64, hidden, 10))
+    return net, net.loss(X, y), X, y
+
+
+def bench_hvp():
+    net, L, _, _ = setup()
+    theta = net.init(np.random.default_rng(0))
+    v = np.random.default_rng(1).normal(size=net.dim)
+    t_grad = best(lambda: L.grad(theta), 200)
+    t_hvp = best(lambda: L.hvp(theta, v), 200)
+    print(f"[1] d = {net.dim}: gradient {t_grad * 1e6:.0f} us, exact HVP {t_hvp * 1e6:.0f} us, "
+          f"ratio {t_hvp / t_grad:.2f} (target <= 3)")
+
+
+def bench_batched(n_train, hidden, steps):
+    net, L, _, _ = setup(n_train, hidden)
+    lrs = np.geomspace(0.05, 2.0, 16)
+    theta0 = net.init(np.random.default_rng(0))
+    t_batch = best(lambda: igr.train(L, theta0, lrs, steps, every=steps), 1)
+    t_loop = best(lambda: [igr.train(L, theta0, h, steps, every=steps) for h in lrs], 1)
+    print(f"[2] {net.sizes} on {n_train} images, {steps} steps: 16 in one call {t_batch:.3f} s "
+          f"({t_batch / 16 / steps * 1e6:.0f} us per network-step), one after another {t_loop:.3f} s "
+          f"({t_loop / 16 / steps * 1e6:.0f} us); speed-up {t_loop / t_batch:.2f} (target >= 3)")
+
+
+def bench_torch(threads):
+    try:
+        import torch
+    except ImportError:
+        print("[3] PyTorch is not installed: skipped")
+        return
+    torch.set_num_threads(threads)
+    net, L, X, y = setup()
+    theta = net.init(np.random.default_rng(0))
+    h, mu = 1.0, 0.25
+
+    def igr_step(th):
+        return th - h * L.grad(th)
+
+    def igr_egr_step(th):
+        g = L.grad(th)
+        return th - h * (g + 2 * mu * L.hvp(th, g))
+
+    Xt = torch.tensor(X, dtype=torch.float64)
+    yt = torch.tensor(y, dtype=torch.int64)
+
+    # The idiomatic PyTorch form: one leaf tensor per weight matrix and bias vector.
+    params = [torch.tensor(a.copy(), dtype=torch.float64) for W, b in net.unflatten(theta) for a in (W, b)]
+
+    def torch_loss(ps):
+        a = Xt
+        for l in range(0, len(ps), 2):
+            a = a @ ps[l] + ps[l + 1]
+            if l < len(ps) - 2:
+                a = torch.tanh(a)
+        return torch.nn.functional.cross_entropy(a, yt)
+
+    def torch_step(ps):
+        ps = [p.detach().requires_grad_(True) for p in ps]
+        gs = torch.autograd.grad(torch_loss(ps), ps)
+        with torch.no_grad():
+            return [p - h * g for p, g in zip(ps, gs)]
+
+    def torch_egr_step(ps):
+        ps = [p.detach().requires_grad_(True) for p in ps]
+        gs = torch.autograd.grad(torch_loss(ps), ps, create_graph=True)
+        penalty = sum((g * g).sum() for g in gs)
+        hgs = torch.autograd.grad(penalty, ps)  # = 2 H g, by double backward
+        with torch.no_grad():
+            return [p - h * (g + mu * hg) for p, g, hg in zip(ps, gs, hgs)]
+
+    def flat(ps):
+        return np.concatenate([p.detach().numpy().ravel() for p in ps])
+
+    np.testing.assert_allclose(float(torch_loss(params)), float(L.value(theta)), rtol=1e-12)
+    np.testing.assert_allclose(flat(torch_step(params)), igr_step(theta), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(flat(torch_egr_step(params)), igr_egr_step(theta), rtol=1e-9, atol=1e-12)
+    print(f"    PyTorch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    tt = params
+    for name, ours, theirs in [("gradient step", igr_step, torch_step), ("explicit-regularisation step", igr_egr_step,
+                                                                          torch_egr_step)]:
+        t_ours = best(lambda: ours(theta), 200)
+        t_theirs = best(lambda: theirs(tt), 200)
+        print(f"[3] {name}: igrlib {t_ours * 1e6:.0f} us, PyTorch {t_theirs * 1e6:.0f} us, "
+              f"ratio igrlib/PyTorch {t_ours / t_theirs:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for NumPy and threads for PyTorch")
+    args = parser.parse_args()
+    threadpool_limits(args.threads)
+    print(machine() + f"; {args.threads} BLAS thread(s)")
+    bench_hvp()
+    bench_batched(200, 32, 200)
+    bench_batched(64, 16, 400)
+    bench_torch(args.threads)

@@ -1,0 +1,113 @@
+r"""Self-checks for chapter 5, *Experiments* (``book/05_experiments.ipynb``).
+
+``experiments-power-iteration``: the student's power iteration, given only a
+Hessian-vector product, must find the largest eigenvalue of fresh positive
+semidefinite matrices (compared with ``numpy.linalg.eigvalsh``).
+
+``experiments-crossing-time``: the student's refinement of the "same training
+loss" protocol must return the first time at which the piecewise-linear
+interpolation of a recorded loss reaches a target, on fresh histories that go
+down, bounce back up (as at the edge of stability), never arrive, or end in NaN.
+The messages give hints, never the answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import register
+
+__all__ = []
+
+
+def _psd_problems():
+    """Fresh symmetric positive semidefinite matrices with a clear gap below the top eigenvalue."""
+    rng = np.random.default_rng(20240605)
+    problems = []
+    for d, top, second in [(6, 5.0, 3.0), (40, 2.5, 1.9), (3, 0.01, 0.002)]:
+        Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+        lam = np.concatenate([[top, second], rng.uniform(0.0, second, size=d - 2)])
+        problems.append((Q @ np.diag(lam) @ Q.T, rng.normal(size=d)))
+    return problems
+
+
+@register("experiments-power-iteration")
+def _power_iteration(answer):
+    for A, v0 in _psd_problems():
+        calls = []
+
+        def hvp(v, A=A, calls=calls):
+            v = np.asarray(v, dtype=float)
+            if v.shape != (A.shape[0],):
+                raise ValueError(f"hvp takes a vector of shape ({A.shape[0]},), got {v.shape}")
+            calls.append(1)
+            return A @ v
+
+        got = answer(hvp, v0.copy(), 200)
+        if np.ndim(got) != 0:
+            return False, f"return one number, the eigenvalue estimate; got an array of shape {np.shape(got)}"
+        got = float(got)
+        want = float(np.linalg.eigvalsh(A)[-1])
+        if not calls:
+            return False, "your function never called hvp; the Hessian is only available through products H v"
+        if not np.isfinite(got) or abs(got - want) > 1e-6 * want:
+            return False, (
+                f"on a {A.shape[0]} x {A.shape[0]} matrix your estimate {got:.6g} is not its largest eigenvalue. "
+                "Multiply by H, rescale to unit length at every step, and return the Rayleigh quotient v^T H v "
+                "of a unit vector v."
+            )
+        if len(calls) > 1000:
+            return False, f"your function called hvp {len(calls)} times for iters = 200; use about one product a step"
+    return True, "your power iteration finds the largest eigenvalue of three fresh matrices from products H v alone"
+
+
+def _crossing_cases():
+    """(t, loss, target, want) with want worked out by hand for each row."""
+    t = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    rows = [
+        ([1.0, 0.8, 0.6, 0.4, 0.2, 0.1], 0.5, 2.5),  # halfway between the records at t = 2 and 3
+        ([1.0, 0.2, 0.9, 0.2, 0.1, 0.05], 0.6, 0.5),  # crosses early, bounces back up: the first crossing counts
+        ([1.0, 0.9, 0.8, 0.7, 0.6, 0.55], 0.5, np.nan),  # never reaches the target
+        ([0.3, 0.2, 0.1, 0.1, 0.1, 0.1], 0.5, 0.0),  # already below the target at t = 0
+        ([1.0, 0.7, np.nan, np.nan, np.nan, np.nan], 0.5, np.nan),  # diverged before reaching it
+        ([2.0, 1.0, 0.25, 0.2, 0.1, 0.0], 0.25, 2.0),  # reaches it exactly at a record
+    ]
+    loss = np.array([r[0] for r in rows])
+    want = np.array([r[2] for r in rows])
+    targets = np.array([r[1] for r in rows])
+    return t, loss, targets, want
+
+
+@register("experiments-crossing-time")
+def _crossing_time(answer):
+    t, loss, targets, want = _crossing_cases()
+    for i in range(len(loss)):
+        got = answer(t.copy(), loss[i].copy(), float(targets[i]))
+        if np.ndim(got) != 0:
+            return False, f"for one history of shape ({t.size},) return one number; got shape {np.shape(got)}"
+        got = float(got)
+        if np.isnan(want[i]):
+            if not np.isnan(got):
+                return False, (
+                    f"the history {loss[i].tolist()} never reaches {targets[i]}, but you returned {got:.4g}; "
+                    "return NaN when the target is not reached"
+                )
+        elif not abs(got - want[i]) < 1e-9:
+            return False, (
+                f"the history {loss[i].tolist()} (recorded at t = {t.tolist()}) reaches {targets[i]} at another "
+                f"time than {got:.4g}. Find the first record at or below the target and interpolate linearly "
+                "from the record before it."
+            )
+    # A stack of histories: one time per row, with the shape of loss[..., 0].
+    stack = loss.reshape(2, 3, t.size)
+    common = 0.5
+    rows = [answer(t.copy(), row.copy(), common) for row in stack.reshape(-1, t.size)]
+    got = answer(t.copy(), stack.copy(), common)
+    if np.shape(got) != (2, 3):
+        return False, (
+            f"for loss of shape (2, 3, {t.size}) return shape (2, 3), one time per history; got {np.shape(got)}"
+        )
+    if not np.allclose(np.asarray(got, dtype=float).ravel(), np.asarray(rows, dtype=float), rtol=0, atol=1e-12,
+                       equal_nan=True):
+        return False, "a stack of histories must give, row by row, the same times as one history at a time"
+    return True, "your crossing times are right on six histories, including a bounce, a miss and a divergence"

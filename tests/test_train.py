@@ -1,0 +1,143 @@
+"""igrlib.train: batched GD equals igr.gd, explicit regularisation in closed form, records, power iteration."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import igrlib as igr
+
+
+def small_network(kind="cross_entropy", seed=0):
+    rng = np.random.default_rng(seed)
+    net = igr.MLP((4, 6, 3))
+    X, y = rng.normal(size=(25, 4)), rng.integers(0, 3, size=25)
+    return net, net.loss(X, y, kind=kind)
+
+
+def test_plain_gd_matches_igr_gd_for_every_learning_rate_and_seed():
+    net, L = small_network()
+    theta0 = net.init(np.random.default_rng(1), 3)  # three seeds
+    lr = np.array([0.05, 0.2, 0.8])
+    run = igr.train(L, theta0, lr[:, None], 40)
+    assert run.theta.shape == (3, 3, net.dim) and run.history["loss"].shape == (3, 3, 41)
+    for i, h in enumerate(lr):
+        for j in range(3):
+            path = igr.gd(L, theta0[j], h, 40)
+            assert_allclose(run.theta[i, j], path[-1], rtol=1e-12, atol=1e-14)
+            assert_allclose(run.history["loss"][i, j], L.value(path), rtol=1e-12)
+            assert_allclose(run.history["grad_norm_sq"][i, j], igr.grad_norm_sq(L, path), rtol=1e-10)
+    assert np.all(run.steps == 40)
+
+
+@pytest.mark.parametrize("mu", [0.0, 0.05, 0.3])
+def test_explicit_regularisation_on_a_quadratic_is_a_matrix_power(mu, rng):
+    # L = theta^T A theta / 2: grad (L + mu |g|^2) = (A + 2 mu A^2) theta.
+    S = rng.normal(size=(3, 3))
+    A = S @ S.T / 3 + np.eye(3)
+    theta0, h, n = rng.normal(size=3), 0.05, 30
+    want = np.linalg.matrix_power(np.eye(3) - h * (A + 2 * mu * A @ A), n) @ theta0
+    run = igr.train(igr.quadratic(A), theta0, h, n, mu=mu)
+    assert_allclose(run.theta, want, rtol=1e-12, atol=1e-14)
+
+
+def test_explicit_step_is_gd_on_the_penalised_loss(fd):
+    # One step of train with mu is one GD step on L + mu |grad L|^2, whose gradient we difference.
+    net, L = small_network("squared")
+    theta0 = net.init(np.random.default_rng(2))
+    h, mu = 0.1, 0.7
+    penalised = lambda th: L.value(th) + mu * igr.grad_norm_sq(L, th)  # noqa: E731
+    want = theta0 - h * fd(penalised, theta0)
+    assert_allclose(igr.train(L, theta0, h, 1, mu=mu).theta, want, rtol=1e-7, atol=1e-9)
+
+
+def test_each_network_stops_at_its_own_step_and_records_at_common_times():
+    net, L = small_network()
+    theta0 = net.init(np.random.default_rng(3))
+    lr = np.array([0.4, 0.2, 0.1])
+    steps, every = np.array([10, 20, 40]), np.array([2, 4, 8])  # T = 4 and a record every 0.8 in time
+    run = igr.train(L, theta0, lr, steps, every=every)
+    assert_allclose(run.history["time"], np.broadcast_to(0.8 * np.arange(6), (3, 6)), rtol=1e-14)
+    for i in range(3):
+        path = igr.gd(L, theta0, lr[i], int(steps[i]))
+        assert_allclose(run.theta[i], path[-1], rtol=1e-12, atol=1e-14)
+        assert_allclose(run.history["loss"][i], L.value(path[:: every[i]]), rtol=1e-12)
+    # different record counts: the missing records are NaN
+    run = igr.train(L, theta0, lr, 8, every=np.array([4, 2, 1]))
+    assert np.isnan(run.history["loss"][0, 3:]).all() and not np.isnan(run.history["loss"][2]).any()
+
+
+def test_record_functions_and_sharpness():
+    net, L = small_network()
+    theta0 = net.init(np.random.default_rng(4), 2)
+    run = igr.train(L, theta0, 0.3, 12, every=6, record={"norm": lambda th: np.linalg.norm(th, axis=-1)},
+                    sharpness_iters=400)
+    path = [igr.gd(L, t0, 0.3, 12)[::6] for t0 in theta0]
+    assert_allclose(run.history["norm"], np.linalg.norm(path, axis=-1), rtol=1e-12)
+    exact = [[igr.sharpness(L, th) for th in p] for p in path]
+    assert_allclose(run.history["sharpness"], exact, rtol=1e-6)  # 8000 cold, then 400 warm-started iterations
+
+
+def test_power_iteration_finds_the_top_eigenvalue_of_a_network():
+    net, L = small_network("squared")
+    theta = net.init(np.random.default_rng(5), 3)
+    lam, v = igr.power_iteration(L, theta, iters=300)
+    assert_allclose(lam, [igr.sharpness(L, th) for th in theta], rtol=1e-8)
+    assert_allclose(np.linalg.norm(v, axis=-1), 1.0, rtol=1e-12)
+    lam2, _ = igr.power_iteration(L, theta, iters=2, v0=v)  # warm start: already converged
+    assert_allclose(lam2, lam, rtol=1e-8)
+
+
+def test_power_iteration_returns_the_largest_magnitude_eigenvalue():
+    lam, v = igr.power_iteration(igr.quadratic(np.diag([1.0, -3.0])), [0.0, 0.0], iters=80)
+    assert lam == pytest.approx(-3.0, rel=1e-12) and abs(v[1]) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_divergence_warns_and_leaves_nan_while_others_finish():
+    L = igr.quadratic(np.diag([1.0, 4.0]))
+    with pytest.warns(igr.DivergenceWarning, match="lr=0.9"):
+        run = igr.train(L, [1.0, 1.0], [0.1, 0.9], 800)
+    assert np.isnan(run.theta[1]).all() and run.steps[1] < 800
+    assert_allclose(run.theta[0], 0.0, atol=1e-30) and run.steps[0] == 800
+
+
+def test_zero_steps_and_inputs_not_modified():
+    net, L = small_network()
+    theta0 = net.init(np.random.default_rng(6), 2)
+    copy = theta0.copy()
+    run = igr.train(L, theta0, [[0.1], [0.2]], 0)  # lr (2, 1) against two seeds: batch (2, 2)
+    assert_allclose(run.theta, np.broadcast_to(theta0, (2, 2, net.dim)), rtol=0)
+    assert run.history["loss"].shape == (2, 2, 1)
+    igr.train(L, theta0, 0.1, 3, mu=0.1)
+    assert np.array_equal(theta0, copy)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lr=0.0), "lr"),
+        (dict(lr=np.nan), "lr"),
+        (dict(steps=2.5), "steps"),
+        (dict(steps=-1), "steps"),
+        (dict(mu=-0.1), "mu"),
+        (dict(every=0), "every"),
+        (dict(lr=[0.1, 0.2], steps=[1, 2, 3]), "broadcast"),
+        (dict(record={"x": 3}), "record"),
+        (dict(sharpness_iters=-2), "sharpness_iters"),
+        (dict(theta0=[np.inf, 0.0]), "theta0"),
+    ],
+)
+def test_bad_input_raises_a_clear_error(kwargs, match):
+    args = dict(loss=igr.quadratic(np.eye(2)), theta0=[1.0, 0.0], lr=0.1, steps=3) | kwargs
+    with pytest.raises(ValueError, match=match):
+        igr.train(**args)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(iters=0), "iters"), (dict(v0=[0.0, 0.0]), "v0"),
+                                           (dict(v0=[1.0]), "v0")])
+def test_power_iteration_bad_input(kwargs, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=match):
+            igr.power_iteration(igr.quadratic(np.eye(2)), [1.0, 0.0], **kwargs)
