@@ -1,14 +1,19 @@
 # Two commands on a fresh clone (see README.md):
 #   make book   build the website into _build/html
-#   make test   run every test: igrlib's unit tests and doctests, and every notebook under nbval
+#   make test   run every test: igrlib's unit tests and doctests, every notebook under nbval,
+#               and, where Chromium is installed, the website in a real browser
 # Both create the virtual environment .venv and install requirements.txt into it on first use.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The website tests drive Debian's chromium through its chromedriver (apt-get install
+# chromium chromium-driver); without them they are skipped, and say so.
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
+CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 
-.PHONY: book test install clean
+.PHONY: book test install clean student notebooks coursework
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +27,29 @@ book: $(STAMP)
 	@echo
 	@echo "The website is in _build/html. Open _build/html/index.html in a browser."
 
+# With Chromium, first bring the website up to date (a few seconds when nothing changed):
+# tests/test_website.py loads every page of it.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env
+ifneq ($(CHROMIUM),)
+	$(MAKE) --no-print-directory book
+else
+	@echo "Chromium not found: the website tests will be skipped (apt-get install chromium chromium-driver)."
+endif
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env \
+		--nbval-cell-timeout=300 -rs
+
+# The student edition (see book/instructors.md): solutions removed, stubs kept, in _build/student.
+student: $(STAMP)
+	$(BIN)/python -m igrlib.student _build/student $(CHAPTERS)
+
+# Run every chapter and save it with its outputs (after editing one: see CONTRIBUTING.md).
+notebooks: $(STAMP)
+	$(BIN)/python tools/execute.py $(CHAPTERS)
+
+# Grade the whole book as coursework: the solution edition scores every exercise and the
+# student edition none (runs every chapter twice: a few minutes; CI runs it).
+coursework: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 IGR_COURSEWORK=1 $(BIN)/python -m pytest -n 2 -q -rs tests/test_coursework_book.py
 
 clean:
 	rm -rf _build .pytest_cache

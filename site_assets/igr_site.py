@@ -1,0 +1,61 @@
+"""A small Sphinx extension for this book's website (loaded through _config.yml).
+
+1. Sphinx 7 re-registers scripts that extensions add after the builder starts, and the copy
+   it makes of an inline script (one with no file) does not compare equal to the original.
+   sphinx-thebe adds such a script declaring ``const THEBE_JS_URL``, so every page declared
+   it twice and the browser reported ``SyntaxError: Identifier 'THEBE_JS_URL' has already
+   been declared``. Repeated scripts are dropped from each page before it is written.
+
+2. The API page (book/api.md) documents igrlib's functions under their public names,
+   ``igrlib.gd`` rather than ``igrlib.gd.gd``. A docstring that names another object of its
+   own module without qualification (``:data:`BLOWUP```, ``:func:`train```) is therefore
+   resolved to the one documented ``igrlib`` object with that name, if there is exactly one.
+"""
+
+from __future__ import annotations
+
+from sphinx.util.nodes import make_refnode
+
+
+def _script_key(script):
+    filename = getattr(script, "filename", script)
+    attributes = getattr(script, "attributes", {})
+    return str(filename or ""), tuple(sorted((k, str(v)) for k, v in attributes.items()))
+
+
+def drop_repeated_scripts(app, pagename, templatename, context, doctree):
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for script in scripts:
+        key = _script_key(script)
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique
+
+
+def resolve_within_igrlib(app, env, node, contnode):
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or "." in target:
+        return None
+    if not (node.get("py:module") or "").startswith("igrlib"):
+        return None
+    domain = env.get_domain("py")
+    objtypes = set(domain.objtypes_for_role(node["reftype"]) or [])
+    matches = [
+        (name, entry)
+        for name, entry in domain.objects.items()
+        if name.startswith("igrlib.") and name.rsplit(".", 1)[-1] == target and entry.objtype in objtypes
+    ]
+    if len(matches) != 1:
+        return None
+    name, entry = matches[0]
+    return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, name)
+
+
+def setup(app):
+    app.connect("html-page-context", drop_repeated_scripts)
+    app.connect("missing-reference", resolve_within_igrlib)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
