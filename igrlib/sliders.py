@@ -23,13 +23,17 @@ import hashlib
 import html
 import io
 import json
+import struct
 
 import numpy as np
 
 __all__ = ["slider", "Slider", "render_frames"]
 
-# Frames are small PNGs: the figure size of the book style at this resolution.
+# Frames are small PNGs: the figure size of the book style at this resolution, reduced
+# to a palette of at most this many colours (line drawings lose nothing visible, and a
+# frame weighs about a fifth of its full-colour PNG).
 FRAME_DPI = 80
+FRAME_COLORS = 256
 MAX_FRAMES = 41
 
 
@@ -46,10 +50,53 @@ def _no_show():
         plt.show = show
 
 
-def render_frames(draw, name, values, *, dpi=FRAME_DPI):
-    """Call ``draw(**{name: v})`` for each value and return the figures as PNG bytes.
+def _frame_png(fig, dpi):
+    """``fig`` as a palette PNG: drawn at ``dpi``, laid on white, reduced to FRAME_COLORS colours."""
+    from PIL import Image
 
-    ``draw`` either returns a matplotlib Figure or draws on the current figure.
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
+    buf.seek(0)
+    with Image.open(buf) as image:
+        drawn = image.convert("RGBA")
+    page = Image.new("RGBA", drawn.size, "white")  # a transparent figure shows as on a white page
+    page.alpha_composite(drawn)
+    rgb = page.convert("RGB")
+    frame = rgb.quantize(FRAME_COLORS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    # Each palette colour becomes the mean of the pixels it stands for (so white stays white).
+    index = np.asarray(frame).ravel()
+    pixels = np.asarray(rgb, dtype=float).reshape(-1, 3)
+    count = np.bincount(index, minlength=256)
+    used = count > 0
+    palette = np.zeros((256, 3))
+    for channel in range(3):
+        palette[used, channel] = np.bincount(index, pixels[:, channel], minlength=256)[used] / count[used]
+    frame.putpalette(np.rint(palette).astype(np.uint8).ravel().tolist())
+    out = io.BytesIO()
+    frame.save(out, format="png", optimize=True)
+    return out.getvalue()
+
+
+def render_frames(draw, name, values, *, dpi=FRAME_DPI):
+    """Draw one frame per value: ``draw(**{name: v})`` saved as PNG bytes.
+
+    Parameters
+    ----------
+    draw : callable
+        Returns a matplotlib Figure, or draws on the current figure and returns None.
+        ``plt.show()`` inside it does nothing while frames are drawn, and every
+        figure it opens is closed afterwards.
+    name : str
+        The parameter of ``draw`` that varies.
+    values : sequence
+        One frame per value, in order.
+    dpi : float
+        Resolution of the frames.
+
+    Returns
+    -------
+    list of bytes
+        PNG images with a palette of at most 256 colours, laid on a white background.
     """
     import matplotlib.pyplot as plt
 
@@ -60,13 +107,16 @@ def render_frames(draw, name, values, *, dpi=FRAME_DPI):
             fig = draw(**{name: value})
             if fig is None:
                 fig = plt.gcf()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-            frames.append(buf.getvalue())
+            frames.append(_frame_png(fig, dpi))
             for num in set(plt.get_fignums()) - before:
                 plt.close(num)
             plt.close(fig)
     return frames
+
+
+def _inline_json(obj):
+    """JSON that can sit inside an HTML <script> element (no "</script>" can end it early)."""
+    return json.dumps(obj).replace("</", "<\\/")
 
 
 class Slider:
@@ -92,33 +142,51 @@ class Slider:
         self.labels = [fmt.format(v) for v in values]
 
     def static_html(self):
-        """The slider as self-contained HTML: a range input, a value label and embedded frames."""
-        frames = [base64.b64encode(png).decode("ascii") for png in render_frames(self.draw, self.name, self.values)]
+        """The slider as self-contained HTML: a range input, a value label and embedded frames.
+
+        The image scales down to the width of the page (a phone's 390 px too) and the
+        controls wrap below one another when the line is too short. The range input
+        moves with the mouse, a finger or the arrow, Home and End keys; the label, the
+        image's ``alt`` and the input's ``aria-valuetext`` follow the value.
+        """
+        pngs = render_frames(self.draw, self.name, self.values)
+        width, height = struct.unpack(">II", pngs[0][16:24])  # the PNG header's IHDR chunk
+        frames = [base64.b64encode(png).decode("ascii") for png in pngs]
+        data = _inline_json({"frames": frames, "labels": self.labels})
         key = hashlib.sha1(json.dumps([self.name, self.labels, self.alt]).encode()).hexdigest()[:10]
         uid = f"igr-slider-{key}"
         start = self.values.index(self.value)
-        label, alt = html.escape(self.label), html.escape(self.alt)
-        return f"""<figure class="igr-slider" id="{uid}">
-<img class="igr-slider-frame" src="data:image/png;base64,{frames[start]}" alt="{alt} ({label} = {self.labels[start]})">
-<div class="igr-slider-controls">
+        label, alt, text = html.escape(self.label), html.escape(self.alt), html.escape(self.labels[start])
+        return f"""<figure class="igr-slider" id="{uid}" style="margin: 1em 0; max-width: 100%;">
+<img class="igr-slider-frame" src="data:image/png;base64,{frames[start]}" width="{width}" height="{height}" \
+style="display: block; max-width: 100%; height: auto;" alt="{alt} ({label} = {text})">
+<div class="igr-slider-controls" style="display: flex; flex-wrap: wrap; align-items: center; \
+gap: 0.25em 0.75em; max-width: {width}px;">
 <label for="{uid}-input">{label}</label>
-<input type="range" id="{uid}-input" min="0" max="{len(frames) - 1}" step="1" value="{start}" aria-valuetext="{self.labels[start]}">
-<output id="{uid}-value" for="{uid}-input">{self.labels[start]}</output>
+<input type="range" id="{uid}-input" min="0" max="{len(frames) - 1}" step="1" value="{start}" \
+aria-valuetext="{text}" autocomplete="off" style="flex: 1 1 8em; min-width: 0; margin: 0;">
+<output id="{uid}-value" for="{uid}-input" style="min-width: 4em; font-variant-numeric: tabular-nums;">{text}</output>
 </div>
-<script type="application/json" class="igr-slider-data">{json.dumps({"frames": frames, "labels": self.labels})}</script>
+<script type="application/json" class="igr-slider-data">{data}</script>
 <script>
 (function () {{
   var root = document.getElementById("{uid}");
   var data = JSON.parse(root.querySelector(".igr-slider-data").textContent);
   var input = root.querySelector("input"), output = root.querySelector("output"), img = root.querySelector("img");
-  var alt = {json.dumps(self.alt + " (" + self.label + " = ")};
-  input.addEventListener("input", function () {{
+  var alt = {_inline_json(self.alt + " (" + self.label + " = ")};
+  var shown = {start};
+  function show() {{
     var i = Number(input.value), text = data.labels[i];
+    if (i === shown) return;
+    shown = i;
     img.src = "data:image/png;base64," + data.frames[i];
     img.alt = alt + text + ")";
     output.textContent = text;
     input.setAttribute("aria-valuetext", text);
-  }});
+  }}
+  input.addEventListener("input", show);
+  input.addEventListener("change", show);
+  show();  // a browser may restore a moved slider when the page is reloaded
 }})();
 </script>
 </figure>"""

@@ -86,3 +86,65 @@ def test_the_widget_uses_the_same_values_and_function():
 def test_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         igr.sliders.slider(**kwargs)
+
+
+def draw_contours(lr=0.05):
+    """A frame like the chapters': level sets, a path and a legend (anti-aliased lines of many greys)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    igr.plotting.level_sets(ax, igr.two_param(), (-0.8, 3.2), (0.0, 4.0), levels=15, log=True)
+    path = igr.gd(igr.two_param(), [2.8, 3.5], lr, 100)
+    ax.plot(*path.T, ".-", label=f"h = {lr}")
+    ax.legend()
+    return fig
+
+
+def decoded(png):
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return image.mode, np.asarray(image.convert("RGB"), dtype=float)
+
+
+def test_frames_are_small_palette_pngs_that_look_like_the_full_colour_figure():
+    import io
+
+    (png,) = igr.sliders.render_frames(draw_contours, "lr", [0.05])
+    fig = draw_contours(0.05)
+    full = io.BytesIO()
+    fig.savefig(full, format="png", dpi=igr.sliders.FRAME_DPI)
+    plt.close(fig)
+    mode, frame = decoded(png)
+    _, reference = decoded(full.getvalue())
+    assert mode == "P"
+    assert frame.shape == reference.shape == (400, 440, 3)  # 5.5 x 5 inches at 80 dpi
+    error = np.abs(frame - reference)
+    assert error.mean() < 1.0 and error.max() < 32, "the palette must keep the picture"
+    assert len(png) < len(full.getvalue()) / 2.5, f"{len(png)} bytes against {len(full.getvalue())} in full colour"
+
+
+def test_a_transparent_figure_is_laid_on_white():
+    def draw(lr=0.1):
+        fig, ax = plt.subplots(figsize=(2, 2))
+        fig.patch.set_alpha(0.0)
+        ax.patch.set_alpha(0.0)
+        ax.plot([0, 1], [0, lr], color="k")
+        return fig
+
+    (png,) = igr.sliders.render_frames(draw, "lr", [0.1])
+    _, frame = decoded(png)
+    assert (frame[:5, :5] == 255).all(), "the margin of a transparent figure must be white, not black"
+    assert frame.min() < 50, "the black line must still be there"
+
+
+def test_the_page_markup_scales_and_cannot_be_broken_by_the_text():
+    alt = 'paths </script><script>alert("x")</script> & more'
+    s = igr.sliders.slider(draw_gd, "lr", LRS, alt=alt, label="h < 1")
+    page = s.static_html()
+    assert page.count("</script>") == 2, "the description must not end the page's scripts early"
+    assert 'width="240" height="160"' in page, "the image carries its size (3 x 2 inches at 80 dpi)"
+    assert "max-width: 100%; height: auto" in page, "the image must shrink to a narrow screen"
+    assert "flex-wrap: wrap" in page and "min-width: 0" in page, "the controls must wrap, not overflow"
+    assert '<label for="' in page and "h &lt; 1</label>" in page
+    assert "&lt;/script&gt;" in page and "&amp; more" in page
