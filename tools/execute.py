@@ -15,7 +15,7 @@ import nbformat
 from nbclient import NotebookClient
 
 
-def execute(path, timeout=600):
+def execute(path, timeout=300):
     path = pathlib.Path(path)
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
