@@ -4,20 +4,20 @@ The library behind the book *Why the learning rate should not be too small*.
 Each module holds one idea; this file only re-exports them.
 """
 
+from . import plotting, sliders
 from .checks import check
 from .curvature import hessian, sharpness
 from .flow import FlowError, gradient_flow, modified_field, modified_flow
 from .gd import DivergenceWarning, gd
 from .losses import Loss, d3, himmelblau, hvp, least_squares, quadratic, rosenbrock, two_param
 from .mlp import MLP, digits
-from .train import Run, power_iteration, train
-from . import plotting, sliders
-from .penalty import grad_norm_sq, modified_loss
-from .series import bernoulli_coefficients, exact_modified_matrix
 from .momentum import heavy_ball, heavy_ball_flow, heavy_ball_penalty_lr
 from .penalties import flooded, grad_norm_loss, sam, sam_gradient
+from .penalty import grad_norm_sq, modified_loss
 from .principal import principal_factor, principal_field, principal_flow_quadratic, principal_series
+from .series import bernoulli_coefficients, exact_modified_matrix
 from .sgd import sgd, sgd_epoch_mean, sgd_modified_loss
+from .train import Run, power_iteration, train
 
 __version__ = "0.1.0"
 

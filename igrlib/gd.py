@@ -113,5 +113,6 @@ def gd(loss, theta0, lr, steps):
 
     if not alive.all():
         which = ", ".join(f"lr={h[i, 0]:.6g} (step {diverged_at[i]})" for i in np.flatnonzero(~alive))
-        warnings.warn(f"gd diverged for {which}; those trajectories are NaN from then on", DivergenceWarning, stacklevel=2)
+        message = f"gd diverged for {which}; those trajectories are NaN from then on"
+        warnings.warn(message, DivergenceWarning, stacklevel=2)
     return path.reshape(*lr.shape, steps + 1, theta0.size)

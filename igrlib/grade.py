@@ -63,11 +63,13 @@ def _probe_cell(nbformat, name, answer, marker):
         "try:\n"
         f"    _igr_answer = {answer}\n"
         "except Exception as _igr_exc:\n"
-        f"    _igr_result = ['ERROR', 'could not find the answer {answer!s}: ' + type(_igr_exc).__name__ + ': ' + str(_igr_exc)]\n"
+        f"    _igr_why = {('could not find the answer ' + answer + ': ')!r}\n"
+        "    _igr_result = ['ERROR', _igr_why + type(_igr_exc).__name__ + ': ' + str(_igr_exc)]\n"
         "else:\n"
         f"    _igr_ok, _igr_msg = _igr_run_check({name!r}, _igr_answer)\n"
         "    _igr_todo = _igr_msg.startswith('TODO: ')\n"
-        "    _igr_result = ['PASS' if _igr_ok else ('TODO' if _igr_todo else 'FAIL'), _igr_msg[6:] if _igr_todo else _igr_msg]\n"
+        "    _igr_status = 'PASS' if _igr_ok else ('TODO' if _igr_todo else 'FAIL')\n"
+        "    _igr_result = [_igr_status, _igr_msg[6:] if _igr_todo else _igr_msg]\n"
         f"print({marker!r} + _igr_json.dumps([{name!r}] + _igr_result))\n"
     )
     return nbformat.v4.new_code_cell(code)
@@ -167,7 +169,8 @@ def grade(path, *, timeout=DEFAULT_TIMEOUT, reference="book"):
         rows.append(tuple(verdict))
     for index, cell in enumerate(nb.cells[:n_own]):
         for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") not in ("NotImplementedError", "KeyboardInterrupt"):
+            expected = ("NotImplementedError", "KeyboardInterrupt")  # unfilled stubs; time-outs, reported above
+            if out.get("output_type") == "error" and out.get("ename") not in expected:
                 rows.append(("-", "ERROR", f"cell {index + 1} raised {out['ename']}: {out.get('evalue', '')}"[:300]))
     if skipped:
         cells = ", ".join(str(i + 1) for i in sorted(skipped))

@@ -5,11 +5,10 @@ import hashlib
 
 import nbformat
 import pytest
+from test_student import demo_notebook
 
 from igrlib.grade import grade, main
 from igrlib.student import student_edition
-
-from test_student import demo_notebook
 
 TIMEOUT = 4  # seconds per cell; the endless-loop case waits this long twice
 

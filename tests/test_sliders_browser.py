@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import _website as site
+import pytest
 from test_website import PHONE, browser, built_site, server  # noqa: F401 (fixtures)
 
 SLIDER_PAGES = [d for d in site.notebook_docnames() if "igr.sliders.slider(" in site.source_of(d).read_text()]
