@@ -13,6 +13,11 @@ full batch. Every figure is the best of several repeats (the machine may be shar
 2. Sixteen networks (learning rates) trained in one batched ``igr.train`` call against
    sixteen calls one after another. Target: >= 3x the per-network throughput.
    Also shown for a smaller network (64-16-10 on 64 images), where call overhead dominates.
+   Then why the target is out of reach on the chapter's network: training with larger chunks
+   of the stack (``igrlib.mlp.CHUNK_ELEMENTS``); the arithmetic of one network's gradient (five
+   matrix products and a tanh), timed per network in a batch, which no batching can share,
+   against the time a 3x speed-up allows; the first layer three ways (batched matmul, one wide
+   product, einsum).
 3. PyTorch on the CPU (same network, float64, full batch), if installed: time of a plain
    gradient step and of an explicit-regularisation step (double backward in PyTorch),
    igrlib / PyTorch. Target: <= 1.5.
@@ -37,6 +42,11 @@ REPEAT = 7
 def best(fn, number):
     """Best time of one call of ``fn`` in seconds, over REPEAT runs of ``number`` calls."""
     return min(timeit.repeat(fn, number=number, repeat=REPEAT)) / number
+
+
+def fastest(fn, calls=200):
+    """The fastest of ``calls`` single calls of ``fn``, in seconds: the cost without interruptions."""
+    return min(timeit.repeat(fn, number=1, repeat=calls))
 
 
 def machine():
@@ -78,6 +88,66 @@ def bench_batched(n_train, hidden, steps):
     print(f"[2] {net.sizes} on {n_train} images, {steps} steps: 16 in one call {t_batch:.3f} s "
           f"({t_batch / 16 / steps * 1e6:.0f} us per network-step), one after another {t_loop:.3f} s "
           f"({t_loop / 16 / steps * 1e6:.0f} us); speed-up {t_loop / t_batch:.2f} (target >= 3)")
+
+
+def bench_floor(k=16):
+    """The arithmetic of one gradient, per network in a batch of k: a lower bound that batching cannot share."""
+    net, L, X, _ = setup()
+    n = X.shape[0]
+    rng = np.random.default_rng(0)
+    X1 = np.hstack([X, np.ones((n, 1))])  # [x, 1], shared by all networks (the bias is the last row of W)
+    W1, W2 = rng.normal(size=(k, 65, 32)), rng.normal(size=(k, 33, 10))
+    A1, D2, D1 = rng.normal(size=(k, n, 33)), rng.normal(size=(k, n, 10)), rng.normal(size=(k, n, 32))
+    products = [  # forward, then backward, as in igr.MLP's gradient
+        lambda: np.matmul(X1, W1),  # z1 = [x, 1] W1
+        lambda: np.matmul(A1, W2),  # z2 = [a1, 1] W2
+        lambda: np.matmul(np.swapaxes(A1, -1, -2), D2),  # gradient of W2
+        lambda: np.matmul(D2, np.swapaxes(W2[:, :-1], -1, -2)),  # back through W2
+        lambda: np.matmul(X1.T, D1),  # gradient of W1
+    ]
+    flops = 2 * n * (65 * 32 + 33 * 10 + 33 * 10 + 10 * 32 + 65 * 32)  # per network
+    t_mm = sum(fastest(f) for f in products) / k
+    Z = rng.normal(size=(k, n, 32))
+    out = np.empty_like(Z)
+    t_tanh = fastest(lambda: np.tanh(Z, out=out)) / k
+    A, B = rng.normal(size=(500, 500)), rng.normal(size=(500, 500))
+    peak = 2 * 500**3 / fastest(lambda: A @ B, 50)
+    theta = net.init(rng)
+    t_grad = fastest(lambda: L.grad(theta))
+    t_step = fastest(lambda: igr.train(L, theta, 0.1, 200, every=200), 10) / 200  # one network trained alone
+    floor = t_mm + t_tanh
+    print(f"[2] arithmetic per network in a batch of {k}: five matrix products {t_mm * 1e6:.1f} us "
+          f"({flops / t_mm / 1e9:.0f} GFLOP/s; a 500 x 500 product: {peak / 1e9:.0f}), tanh of {n * 32} numbers "
+          f"{t_tanh * 1e6:.1f} us; together {floor * 1e6:.1f} us against {t_grad * 1e6:.1f} us for one network's "
+          f"gradient: batching can gain at most {t_grad / floor:.2f}x")
+    print(f"[2] a training step of one network alone takes {t_step * 1e6:.1f} us (fastest of 10 runs of 200 steps), "
+          f"so 3x needs {t_step / 3 * 1e6:.1f} us per network-step in a batch, below the {floor * 1e6:.1f} us of "
+          f"arithmetic: batched training can gain at most {t_step / floor:.2f}x")
+
+    # The first layer of k networks three ways: k products sharing X1, one wide product, einsum.
+    t_batched = fastest(lambda: np.matmul(X1, W1))
+    t_wide = fastest(lambda: X1 @ W1.transpose(1, 0, 2).reshape(65, k * 32))  # with the copy into (65, k*32)
+    t_einsum = fastest(lambda: np.einsum("ni,kij->knj", X1, W1), 20)
+    print(f"[2] first layer, per network: batched matmul {t_batched / k * 1e6:.1f} us, one ({n} x 65) @ "
+          f"(65 x {k * 32}) product {t_wide / k * 1e6:.1f} us, einsum {t_einsum / k * 1e6:.1f} us")
+
+
+def bench_chunks(k=16, steps=50):
+    """Batched training with igr.MLP's stack split into chunks of 4 (the default), 8 or all k networks."""
+    X, y = igr.digits(200)[:2]
+    net = igr.MLP((64, 32, 10))
+    theta0 = net.init(np.random.default_rng(0))
+    lrs = np.geomspace(0.05, 2.0, k)
+    default = igr.mlp.CHUNK_ELEMENTS
+    times = {}
+    for per_chunk in (4, 8, k):
+        igr.mlp.CHUNK_ELEMENTS = per_chunk * 200 * 33  # read when the loss is made
+        L = net.loss(X, y)
+        times[per_chunk] = best(lambda: igr.train(L, theta0, lrs, steps, every=steps), 1) / k / steps
+    igr.mlp.CHUNK_ELEMENTS = default
+    print(f"[2] {k} networks in one igr.train call, per network-step: "
+          + ", ".join(f"chunks of {c} {t * 1e6:.0f} us" for c, t in times.items())
+          + f" (default: chunks of {default // (200 * 33)})")
 
 
 def bench_torch(threads):
@@ -151,4 +221,6 @@ if __name__ == "__main__":
     bench_hvp()
     bench_batched(200, 32, 200)
     bench_batched(64, 16, 400)
+    bench_chunks()  # before bench_floor, whose 2 MB arrays change how the allocator reuses memory
+    bench_floor()
     bench_torch(args.threads)

@@ -82,6 +82,24 @@ def test_stacks_compute_each_network_independently(rng):
     assert_allclose(L.hvp(theta[0, 0], v[0]), [L.hvp(theta[0, 0], w) for w in v[0]], rtol=1e-13, atol=1e-15)
 
 
+def test_a_stack_split_into_chunks_equals_each_network_alone(rng):
+    # The chapter's use: many networks in one call, which the default chunk size splits into
+    # several chunks. Every row of the batched result must be the one-network result, to rounding.
+    net = igr.MLP((16, 32, 10))
+    X, y = data(net.sizes, n=200)
+    L = net.loss(X, y)
+    k = 20
+    assert k > 2 * (igr.mlp.CHUNK_ELEMENTS // (200 * 33))  # more than two chunks' worth of networks
+    theta = net.init(rng, k, scale=1.5) + 0.1 * rng.normal(size=(k, net.dim))
+    v = rng.normal(size=theta.shape)
+    G, Hv, values = L.grad(theta), L.hvp(theta, v), L.value(theta)
+    for i in range(k):
+        g, hv = L.grad(theta[i]), L.hvp(theta[i], v[i])
+        assert np.linalg.norm(G[i] - g) <= 1e-12 * np.linalg.norm(g)
+        assert np.linalg.norm(Hv[i] - hv) <= 1e-12 * np.linalg.norm(hv)
+        assert values[i] == pytest.approx(L.value(theta[i]), rel=1e-12)
+
+
 def test_cross_entropy_is_stable_for_outputs_far_apart():
     from scipy.special import logsumexp, softmax
 

@@ -31,6 +31,24 @@ def test_plain_gd_matches_igr_gd_for_every_learning_rate_and_seed():
     assert np.all(run.steps == 40)
 
 
+def test_sixteen_learning_rates_in_one_call_equal_sixteen_calls():
+    # The benchmark's comparison (benchmarks/bench_mlp.py): the batched run must compute the
+    # same networks as the runs one after another, here with a stack split into several chunks.
+    rng = np.random.default_rng(7)
+    net = igr.MLP((8, 32, 10))
+    X, y = rng.normal(size=(200, 8)), rng.integers(0, 10, size=200)
+    L = net.loss(X, y)
+    assert 16 > igr.mlp.CHUNK_ELEMENTS // (200 * 33)  # more networks than one chunk holds
+    theta0 = net.init(rng)
+    lrs = np.geomspace(0.05, 2.0, 16)
+    run = igr.train(L, theta0, lrs, 30, every=10)
+    for i, h in enumerate(lrs):
+        alone = igr.train(L, theta0, h, 30, every=10)
+        assert np.linalg.norm(run.theta[i] - alone.theta) <= 1e-12 * np.linalg.norm(alone.theta)
+        assert_allclose(run.history["loss"][i], alone.history["loss"], rtol=1e-12)
+    assert np.all(run.history["loss"][:, -1] < run.history["loss"][:, 0])  # every network learns
+
+
 @pytest.mark.parametrize("mu", [0.0, 0.05, 0.3])
 def test_explicit_regularisation_on_a_quadratic_is_a_matrix_power(mu, rng):
     # L = theta^T A theta / 2: grad (L + mu |g|^2) = (A + 2 mu A^2) theta.
