@@ -35,7 +35,7 @@ ifneq ($(CHROMIUM),)
 else
 	@echo "Chromium not found: the website tests will be skipped (apt-get install chromium chromium-driver)."
 endif
-	$(BIN)/ruff check igrlib tests tools benchmarks site_assets
+	$(BIN)/ruff check igrlib tests tools benchmarks site_assets book
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env \
 		--nbval-cell-timeout=300 -rs
 
