@@ -142,6 +142,14 @@ def _matrix(name, A):
     return A
 
 
+def _two_coordinates(theta, model, names):
+    """Split ``theta`` of shape (..., 2) into its two coordinates, or raise naming the model."""
+    theta = np.asarray(theta, dtype=float)
+    if theta.shape[-1] != 2:
+        raise ValueError(f"{model} takes theta = ({names}), got shape {theta.shape}")
+    return theta[..., 0], theta[..., 1]
+
+
 def quadratic(A, b=None):
     r"""The quadratic :math:`L(\theta) = \tfrac12 \theta^\top A \theta - b^\top \theta`.
 
@@ -275,10 +283,7 @@ def two_param(x=1.0, y=1.0):
         raise ValueError(f"x must be finite and nonzero and y finite, got x={x}, y={y}")
 
     def split(theta):
-        theta = np.asarray(theta, dtype=float)
-        if theta.shape[-1] != 2:
-            raise ValueError(f"two_param takes theta = (a, b), got shape {theta.shape}")
-        return theta[..., 0], theta[..., 1]
+        return _two_coordinates(theta, "two_param", "a, b")
 
     def value(theta):
         a, b = split(theta)
@@ -346,10 +351,7 @@ def rosenbrock(a=1.0, b=100.0):
         raise ValueError(f"a must be finite and b finite and positive, got a={a}, b={b}")
 
     def split(theta):
-        theta = np.asarray(theta, dtype=float)
-        if theta.shape[-1] != 2:
-            raise ValueError(f"rosenbrock takes theta = (x, y), got shape {theta.shape}")
-        return theta[..., 0], theta[..., 1]
+        return _two_coordinates(theta, "rosenbrock", "x, y")
 
     def value(theta):
         x, y = split(theta)
@@ -401,10 +403,7 @@ def himmelblau():
     """
 
     def split(theta):
-        theta = np.asarray(theta, dtype=float)
-        if theta.shape[-1] != 2:
-            raise ValueError(f"himmelblau takes theta = (x, y), got shape {theta.shape}")
-        return theta[..., 0], theta[..., 1]
+        return _two_coordinates(theta, "himmelblau", "x, y")
 
     def value(theta):
         x, y = split(theta)
