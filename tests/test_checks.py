@@ -7,6 +7,7 @@ import pytest
 
 import igrlib as igr
 import igrlib.checks as checks
+from igrlib.checks import available_checks, run_check
 
 NAME = "test-mechanics-sum"
 
@@ -93,3 +94,13 @@ def test_check_result():
     passed, message = checks.CheckResult(1, 42)
     assert passed is True and message == "42"
     assert not checks.CheckResult(0, "no") and checks.CheckResult(True, "yes")
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("name", available_checks())
+def test_every_check_reports_an_untouched_stub_as_todo(name):
+    passed, message = run_check(name, _stub)
+    assert not passed and message.startswith("TODO:")

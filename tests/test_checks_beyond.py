@@ -1,15 +1,9 @@
-"""The self-checks of chapters 6 and 7: the solutions pass, plausible wrong answers fail, stubs report TODO."""
+"""The self-checks of chapters 6 and 7: solutions pass, plausible wrong answers fail."""
 
 import numpy as np
 import pytest
 
 from igrlib.checks import run_check
-
-
-def stub(*args):
-    # YOUR CODE HERE
-    raise NotImplementedError
-
 
 # ---- beyond-principal-rate ----------------------------------------------------------------
 
@@ -62,10 +56,6 @@ def test_principal_rate_wrong_answers_fail(wrong, hint):
     assert not passed
     assert hint in message
 
-
-def test_principal_rate_stub_is_todo():
-    passed, message = run_check("beyond-principal-rate", stub)
-    assert not passed and message.startswith("TODO:")
 
 
 # ---- beyond-terms-needed ------------------------------------------------------------------
@@ -121,10 +111,6 @@ def test_terms_needed_wrong_answers_fail(wrong, hint):
     assert hint in message
 
 
-def test_terms_needed_stub_is_todo():
-    passed, message = run_check("beyond-terms-needed", stub)
-    assert not passed and message.startswith("TODO:")
-
 
 # ---- beyond-flood-pair --------------------------------------------------------------------
 
@@ -175,10 +161,6 @@ def test_flood_pair_wrong_answers_fail(wrong, hint):
     assert not passed
     assert hint in message
 
-
-def test_flood_pair_stub_is_todo():
-    passed, message = run_check("beyond-flood-pair", stub)
-    assert not passed and message.startswith("TODO:")
 
 
 # ---- beyond-sgd-extra-penalty -------------------------------------------------------------
@@ -239,7 +221,3 @@ def test_sgd_extra_penalty_wrong_answers_fail(wrong, hint):
     assert not passed
     assert hint in message
 
-
-def test_sgd_extra_penalty_stub_is_todo():
-    passed, message = run_check("beyond-sgd-extra-penalty", stub)
-    assert not passed and message.startswith("TODO:")

@@ -1,15 +1,10 @@
-"""Self-checks of chapter 3 (igrlib/checks/modeq.py): solutions pass, plausible mistakes fail, stubs are TODO."""
+"""Self-checks of chapter 3 (igrlib/checks/modeq.py): solutions pass, plausible mistakes fail."""
 
 import numpy as np
 import pytest
 
 import igrlib as igr
 from igrlib.checks import run_check
-
-
-def stub(*args):
-    raise NotImplementedError
-
 
 # ---- modeq-riccati: the modified equation of Euler's method for y' = y^2, up to h^2
 
@@ -51,10 +46,6 @@ def test_riccati_hints_point_at_the_wrong_order():
     assert "h^2 term" in run_check("modeq-riccati", RICCATI_WRONG["first order only"])[1]
     assert "coefficient of h" in run_check("modeq-riccati", RICCATI_WRONG["sign of the h term"])[1]
 
-
-def test_riccati_stub_is_todo():
-    passed, message = run_check("modeq-riccati", stub)
-    assert not passed and message.startswith("TODO:")
 
 
 # ---- modeq-hhg-curl: the curl of H H g for a loss of two parameters
@@ -125,7 +116,3 @@ def test_hhg_curl_wrong_answers_fail(name):
 def test_hhg_curl_sign_hint():
     assert "wrong sign" in run_check("modeq-hhg-curl", HHG_WRONG["sign flipped"])[1]
 
-
-def test_hhg_curl_stub_is_todo():
-    passed, message = run_check("modeq-hhg-curl", stub)
-    assert not passed and message.startswith("TODO:")

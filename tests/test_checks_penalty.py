@@ -1,4 +1,4 @@
-"""The self-checks of chapter 4: the solutions pass, plausible wrong answers fail, stubs report TODO."""
+"""The self-checks of chapter 4: solutions pass, plausible wrong answers fail."""
 
 import numpy as np
 import pytest
@@ -45,10 +45,6 @@ def modifies_input(theta0, lr, steps):
     return out
 
 
-def stub_sharpness(theta0, lr, steps):
-    # YOUR CODE HERE
-    raise NotImplementedError
-
 
 def test_final_sharpness_solution_passes():
     passed, message = run_check("penalty-final-sharpness", final_sharpness)
@@ -71,10 +67,6 @@ def test_final_sharpness_wrong_answers_fail(wrong, hint):
     assert not passed
     assert hint in message
 
-
-def test_final_sharpness_stub_is_todo():
-    passed, message = run_check("penalty-final-sharpness", stub_sharpness)
-    assert not passed and message.startswith("TODO:")
 
 
 # ---- penalty-stable-arc -------------------------------------------------------------------
@@ -103,10 +95,6 @@ def never_none(lr, x, y):
 def whole_branch(lr, x, y):
     return (1e-12, 1e12)
 
-
-def stub_arc(lr, x, y):
-    # YOUR CODE HERE
-    raise NotImplementedError
 
 
 def test_stable_arc_solution_passes():
@@ -137,7 +125,3 @@ def test_stable_arc_wrong_answers_fail(wrong, hint):
     assert not passed
     assert hint in message
 
-
-def test_stable_arc_stub_is_todo():
-    passed, message = run_check("penalty-stable-arc", stub_arc)
-    assert not passed and message.startswith("TODO:")

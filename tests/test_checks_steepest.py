@@ -53,9 +53,6 @@ def modifies_input(A, b, theta0, t):
     return out
 
 
-def stub(*args):
-    raise NotImplementedError
-
 
 def test_quadratic_flow_solutions_pass():
     for answer in (quadratic_flow, via_expm):
@@ -78,10 +75,6 @@ def test_quadratic_flow_wrong_answers_fail(answer, hint):
     assert not passed
     assert any(h in message for h in hint.split("|")), message
 
-
-def test_quadratic_flow_stub_is_todo():
-    passed, message = run_check("steepest-quadratic-flow", stub)
-    assert not passed and message.startswith("TODO")
 
 
 # ---------------------------------------------------------------- steepest-dissipation
@@ -146,10 +139,6 @@ def test_dissipation_wrong_answers_fail(answer, hint):
     assert not passed
     assert hint in message, message
 
-
-def test_dissipation_stub_is_todo():
-    passed, message = run_check("steepest-dissipation", stub)
-    assert not passed and message.startswith("TODO")
 
 
 def test_check_problems_are_not_trivial():
