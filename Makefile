@@ -41,7 +41,7 @@ endif
 
 # The student edition (see book/instructors.md): solutions removed, stubs kept, in _build/student.
 student: $(STAMP)
-	$(BIN)/python -m igrlib.student _build/student $(CHAPTERS)
+	$(BIN)/python -m igrlib.coursework.student _build/student $(CHAPTERS)
 
 # Run every chapter and save it with its outputs (after editing one: see CONTRIBUTING.md).
 notebooks: $(STAMP)

@@ -5,7 +5,7 @@ Each module holds one idea; this file only re-exports them.
 """
 
 from . import plotting, sliders
-from .checks import check
+from .coursework.checks import check
 from .curvature import hessian, sharpness
 from .flow import FlowError, gradient_flow, modified_field, modified_flow
 from .gd import DivergenceWarning, gd

@@ -1,4 +1,4 @@
-"""igrlib.checks: the mechanics of igr.check, on a check registered here (the book runs the chapters' checks)."""
+"""igrlib.coursework.checks: the mechanics of igr.check, on a check registered here (the book runs the chapters' checks)."""
 
 import inspect
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import igrlib as igr
-import igrlib.checks as checks
-from igrlib.checks import available_checks, run_check
+import igrlib.coursework.checks as checks
+from igrlib.coursework.checks import available_checks, run_check
 
 NAME = "test-mechanics-sum"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from igrlib.checks import run_check
+from igrlib.coursework.checks import run_check
 
 # ---- beyond-principal-rate ----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import igrlib as igr
-from igrlib.checks import available_checks, run_check
+from igrlib.coursework.checks import available_checks, run_check
 
 # --- euler-global-order ----------------------------------------------------------------------------
 
@@ -182,7 +182,7 @@ def test_check_prints_one_line(capsys):
 def test_the_order_problems_are_not_all_asymptotic():
     # A check that a hard-coded 1.0 could pass would not test anything: at least one problem must be
     # far enough from the asymptotic regime that the measured order is clearly not 1.
-    from igrlib.checks.euler import ORDER_TOL, _measured_order, _order_problems
+    from igrlib.coursework.checks.euler import ORDER_TOL, _measured_order, _order_problems
 
     orders = [_measured_order(loss, theta0, T, lrs) for _, loss, theta0, T, lrs in _order_problems()]
     assert all(0.5 < p < 1.5 for p in orders)
@@ -190,7 +190,7 @@ def test_the_order_problems_are_not_all_asymptotic():
 
 
 def test_the_step_cases_cover_every_regime():
-    from igrlib.checks.euler import _steps_cases
+    from igrlib.coursework.checks.euler import _steps_cases
 
     x = np.array([lam * lr for lam, lr, _ in _steps_cases()])
     assert np.any(x < 1) and np.any(x == 1) and np.any((x > 1) & (x < 2)) and np.any(x == 2) and np.any(x > 2)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from igrlib.checks import available_checks, run_check
+from igrlib.coursework.checks import available_checks, run_check
 
 # --- experiments-power-iteration ---------------------------------------------------------------------
 

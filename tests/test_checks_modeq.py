@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import igrlib as igr
-from igrlib.checks import run_check
+from igrlib.coursework.checks import run_check
 
 # ---- modeq-riccati: the modified equation of Euler's method for y' = y^2, up to h^2
 

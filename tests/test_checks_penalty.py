@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import igrlib as igr
-from igrlib.checks import run_check
+from igrlib.coursework.checks import run_check
 
 E = igr.two_param()
 

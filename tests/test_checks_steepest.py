@@ -5,7 +5,7 @@ import pytest
 from scipy.integrate import simpson
 
 import igrlib as igr
-from igrlib.checks import run_check
+from igrlib.coursework.checks import run_check
 
 # ---------------------------------------------------------------- steepest-quadratic-flow
 
@@ -143,7 +143,7 @@ def test_dissipation_wrong_answers_fail(answer, hint):
 
 def test_check_problems_are_not_trivial():
     """The dissipation cases lose a real amount of loss, and the solution is far more accurate than needed."""
-    from igrlib.checks.steepest import DISSIPATION_RTOL, _dissipation_cases
+    from igrlib.coursework.checks.steepest import DISSIPATION_RTOL, _dissipation_cases
 
     for _, loss, theta0, T in _dissipation_cases():
         drop = loss.value(theta0) - loss.value(igr.gradient_flow(loss, theta0, [0.0, T])[-1])

@@ -10,8 +10,8 @@ import pathlib
 import nbformat
 import pytest
 
-from igrlib.grade import grade
-from igrlib.student import find_exercises, write_student_edition
+from igrlib.coursework.grade import grade
+from igrlib.coursework.student import find_exercises, write_student_edition
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))

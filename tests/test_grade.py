@@ -7,8 +7,8 @@ import nbformat
 import pytest
 from test_student import demo_notebook
 
-from igrlib.grade import grade, main
-from igrlib.student import student_edition
+from igrlib.coursework.grade import grade, main
+from igrlib.coursework.student import student_edition
 
 TIMEOUT = 4  # seconds per cell; the endless-loop case waits this long twice
 

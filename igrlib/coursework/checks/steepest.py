@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ..flow import gradient_flow
-from ..losses import Loss, himmelblau, quadratic, rosenbrock
+from ...flow import gradient_flow
+from ...losses import Loss, himmelblau, quadratic, rosenbrock
 from . import register
 
 __all__ = []

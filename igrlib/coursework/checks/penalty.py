@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..curvature import sharpness
-from ..gd import gd
-from ..losses import two_param
+from ...curvature import sharpness
+from ...gd import gd
+from ...losses import two_param
 from . import register
 
 __all__ = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ..losses import himmelblau, hvp, quadratic, rosenbrock, two_param
+from ...losses import himmelblau, hvp, quadratic, rosenbrock, two_param
 from . import register
 
 # Step sizes for the one-step (local) error of the modified flow. The local error of a

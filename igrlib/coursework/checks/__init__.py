@@ -8,7 +8,7 @@ orders, invariants) with what the mathematics requires. It prints one line,
 ``[PASS] name: message``, ``[FAIL] name: hint`` or ``[TODO] name: ...``,
 
 and never reveals the answer. ``[TODO]`` means the stub still raises
-``NotImplementedError``. The grader (``python -m igrlib.grade``) reads these
+``NotImplementedError``. The grader (``python -m igrlib.coursework.grade``) reads these
 lines.
 
 Each chapter's checks live in a module of this package and are registered with
@@ -31,7 +31,7 @@ _REGISTRY = {}
 # installed packages (numpy, scipy, ...). An error is reported at the last line outside them.
 _LIBRARY_DIRS = tuple(
     os.path.join(os.path.realpath(path), "")
-    for path in [os.path.dirname(os.path.dirname(__file__)), *map(sysconfig.get_path, ("stdlib", "platlib", "purelib"))]
+    for path in [os.path.dirname(os.path.dirname(os.path.dirname(__file__))), *map(sysconfig.get_path, ("stdlib", "platlib", "purelib"))]
 )
 
 

@@ -12,9 +12,9 @@ import numbers
 
 import numpy as np
 
-from ..flow import gradient_flow
-from ..gd import gd
-from ..losses import quadratic, rosenbrock, two_param
+from ...flow import gradient_flow
+from ...gd import gd
+from ...losses import quadratic, rosenbrock, two_param
 from . import register
 
 __all__ = []

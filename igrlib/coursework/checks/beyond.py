@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..losses import himmelblau, hvp, least_squares, two_param
-from ..principal import principal_factor, principal_series
+from ...losses import himmelblau, hvp, least_squares, two_param
+from ...principal import principal_factor, principal_series
 from . import register
 
 __all__ = []
