@@ -1,4 +1,6 @@
-"""igrlib.coursework.checks: the mechanics of igr.check, on a check registered here (the book runs the chapters' checks)."""
+"""igrlib.coursework.checks: the mechanics of igr.check, on a check registered here.
+
+The book runs the chapters' checks."""
 
 import inspect
 

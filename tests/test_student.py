@@ -6,7 +6,12 @@ import pathlib
 import nbformat
 import pytest
 
-from igrlib.coursework.student import check_stub_matches_solution, find_exercises, student_edition, write_student_edition
+from igrlib.coursework.student import (
+    check_stub_matches_solution,
+    find_exercises,
+    student_edition,
+    write_student_edition,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))

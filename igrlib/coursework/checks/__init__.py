@@ -31,7 +31,10 @@ _REGISTRY = {}
 # installed packages (numpy, scipy, ...). An error is reported at the last line outside them.
 _LIBRARY_DIRS = tuple(
     os.path.join(os.path.realpath(path), "")
-    for path in [os.path.dirname(os.path.dirname(os.path.dirname(__file__))), *map(sysconfig.get_path, ("stdlib", "platlib", "purelib"))]
+    for path in [
+        os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        *map(sysconfig.get_path, ("stdlib", "platlib", "purelib")),
+    ]
 )
 
 
