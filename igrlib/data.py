@@ -8,7 +8,7 @@ r"""The two real data sets of the study, built on this machine, and their splits
   overfit it heavily, which leaves room for a regulariser to show.
 
 Nothing is downloaded. :func:`split` cuts a data set into training, validation and test
-parts with a :class:`numpy.random.Generator`, so a study's splits are reproducible.
+parts with a ``numpy.random.Generator``, so a study's splits are reproducible.
 
 Chapter *The study: does a too-small learning rate hurt a real network?*
 """

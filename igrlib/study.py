@@ -22,7 +22,7 @@ Every run stops when the training loss reaches ``target`` (checked once per unit
 :math:`t = h \cdot \text{steps}`, or once per epoch) or at ``max_time``; it records the
 metrics at the ``eq`` point (a fixed time ``t_eq`` in the full-batch study, a fixed number of
 epochs ``eq_epochs`` in the minibatch study) and at the ``end`` point, and the sharpness at the end by Lanczos
-(:func:`scipy.sparse.linalg.eigsh` on exact Hessian-vector products).
+(``scipy.sparse.linalg.eigsh`` on exact Hessian-vector products).
 
 References
 ----------
