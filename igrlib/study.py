@@ -143,9 +143,11 @@ def run(settings):
     Returns
     -------
     dict
-        The settings, then ``{eq,end}_{step,time,train_loss,train_acc,val_acc,test_acc,
-        test_loss}``, ``converged`` (the target was reached), ``diverged`` and ``sharpness``
-        (Lanczos, at the end). ``seconds`` is the wall time (not part of the reproduced metrics).
+        The settings, then for each point ``eq_`` and ``end_`` the metrics ``step``, ``time``,
+        ``train_loss``, ``train_acc``, ``val_acc``, ``test_acc`` and ``test_loss`` (for example
+        ``end_test_acc``), ``converged`` (the target was reached), ``diverged`` and
+        ``sharpness`` (Lanczos, at the end). ``seconds`` is the wall time (not part of the
+        reproduced metrics).
     """
     from threadpoolctl import threadpool_limits
 
