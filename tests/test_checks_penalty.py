@@ -9,64 +9,71 @@ from igrlib.coursework.checks import run_check
 E = igr.two_param()
 
 
-# ---- penalty-final-sharpness --------------------------------------------------------------
+# ---- penalty-flow-end ---------------------------------------------------------------------
 
 
-def final_sharpness(theta0, lr, steps):
-    ends = igr.gd(E, theta0, lr, steps)[..., -1, :]
-    return np.array([igr.sharpness(E, end) for end in ends.reshape(-1, 2)]).reshape(np.shape(lr))
+def flow_end(theta0, x, y):
+    a0, b0 = theta0
+    delta, p = a0**2 - b0**2, y / x
+    if delta > 0:
+        a = np.sign(a0) * np.sqrt((delta + np.hypot(delta, 2 * p)) / 2)
+        return np.array([a, p / a])
+    b = np.sign(b0) * np.sqrt((-delta + np.hypot(delta, 2 * p)) / 2)
+    return np.array([p / b, b])
 
 
-def sharpness_at_start(theta0, lr, steps):
-    return np.full(np.shape(lr), igr.sharpness(E, theta0))
+def integrated(theta0, x, y):  # allowed: the exercise asks for the closed form, the check cannot tell
+    return igr.gradient_flow(igr.two_param(x, y), theta0, [0.0, 400.0 / x**2])[-1]
 
 
-def smallest_eigenvalue(theta0, lr, steps):
-    ends = igr.gd(E, theta0, lr, steps)[..., -1, :]
-    return np.array([np.linalg.eigvalsh(igr.hessian(E, end))[0] for end in ends])
+def wrong_branch(theta0, x, y):  # takes a with a positive sign always
+    end = flow_end(theta0, x, y)
+    return np.abs(end[0]) * np.array([1.0, 0.0]) + np.array([0.0, y / (x * np.abs(end[0]))])
 
 
-def gradient_flow_endpoint(theta0, lr, steps):  # ignores lr: the h -> 0 limit
-    end = igr.gradient_flow(E, theta0, [0.0, 30.0])[-1]
-    return np.full(np.shape(lr), igr.sharpness(E, end))
+def ignores_x(theta0, x, y):
+    return flow_end(theta0, 1.0, y)
 
 
-def too_few_steps(theta0, lr, steps):
-    return final_sharpness(theta0, lr, 5)
+def flattest_minimum(theta0, x, y):  # where GD with a large step tends, not the flow
+    a = np.sqrt(abs(y / x))
+    return np.array([np.sign(theta0[0]) * a, np.sign(theta0[0]) * np.sign(y / x) * a])
 
 
-def one_number(theta0, lr, steps):
-    return float(final_sharpness(theta0, lr, steps)[-1])
+def one_number(theta0, x, y):
+    return float(flow_end(theta0, x, y)[0])
 
 
-def modifies_input(theta0, lr, steps):
-    out = final_sharpness(theta0, lr, steps)
+def modifies_input(theta0, x, y):
+    out = flow_end(theta0, x, y)
     theta0 *= 2
     return out
 
 
+def test_flow_end_solution_passes():
+    passed, message = run_check("penalty-flow-end", flow_end)
+    assert passed, message
 
-def test_final_sharpness_solution_passes():
-    passed, message = run_check("penalty-final-sharpness", final_sharpness)
+
+def test_flow_end_integrated_flow_passes():
+    passed, message = run_check("penalty-flow-end", integrated)
     assert passed, message
 
 
 @pytest.mark.parametrize(
     "wrong, hint",
     [
-        (sharpness_at_start, "where GD starts"),
-        (smallest_eigenvalue, "along the valley"),
-        (gradient_flow_endpoint, "do not change with the learning rate"),
-        (too_few_steps, "largest Hessian eigenvalue"),
+        (wrong_branch, "never change sign"),
+        (ignores_x, "hyperbola ab = y / x"),
+        (flattest_minimum, "imbalance"),
         (one_number, "shape"),
         (modifies_input, "in place"),
     ],
 )
-def test_final_sharpness_wrong_answers_fail(wrong, hint):
-    passed, message = run_check("penalty-final-sharpness", wrong)
+def test_flow_end_wrong_answers_fail(wrong, hint):
+    passed, message = run_check("penalty-flow-end", wrong)
     assert not passed
     assert hint in message
-
 
 
 # ---- penalty-stable-arc -------------------------------------------------------------------

@@ -1,6 +1,6 @@
 r"""Self-checks for chapter 4, *The implicit gradient penalty* (``book/04_implicit_penalty.ipynb``).
 
-Both exercises live on Barrett and Dherin's two-parameter model
+Both code exercises live on Barrett and Dherin's two-parameter model
 :math:`E(a, b) = \tfrac12 (y - abx)^2`, whose minimum :math:`(a, b)` on the
 hyperbola :math:`ab = y/x` has sharpness :math:`x^2 (a^2 + b^2)`. Each check
 calls the student's function on inputs the chapter does not use and compares the
@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...curvature import sharpness
-from ...gd import gd
+from ...flow import gradient_flow
 from ...losses import two_param
 from . import register
 
@@ -24,39 +23,35 @@ def _sharpness_at_minimum(a, b, x):
     return x**2 * (a**2 + b**2)
 
 
-@register("penalty-final-sharpness")
-def _final_sharpness(answer):
+@register("penalty-flow-end")
+def _flow_end(answer):
     rng = np.random.default_rng(404)
-    loss = two_param()  # x = y = 1, as in the exercise
-    for _ in range(2):
-        theta0 = np.array([2.0, 2.6]) + rng.uniform(-0.2, 0.2, size=2)
-        lr = np.sort(rng.uniform(0.003, 0.07, size=4))
-        steps = 3000
-        theta_in, lr_in = theta0.copy(), lr.copy()
-        got = np.asarray(answer(theta_in, lr_in, steps), dtype=float)
-        if not (np.array_equal(theta_in, theta0) and np.array_equal(lr_in, lr)):
-            return False, "your function changed its inputs theta0 or lr in place; work on copies"
-        if got.shape != lr.shape:
-            return False, f"return one sharpness per learning rate, shape {lr.shape}; got shape {got.shape}"
+    for _ in range(6):
+        x = float(rng.uniform(0.5, 2.0)) * rng.choice([-1.0, 1.0])
+        y = float(rng.uniform(0.3, 2.0)) * rng.choice([-1.0, 1.0])
+        theta0 = rng.uniform(-2.5, 2.5, size=2)
+        while abs(abs(theta0[0]) - abs(theta0[1])) < 0.3:  # a clear imbalance, the flow avoids the saddle
+            theta0 = rng.uniform(-2.5, 2.5, size=2)
+        theta_in = theta0.copy()
+        got = np.asarray(answer(theta_in, x, y), dtype=float)
+        if not np.array_equal(theta_in, theta0):
+            return False, "your function changed its input theta0 in place; work on a copy"
+        if got.shape != (2,):
+            return False, f"return the end point (a, b), shape (2,); got shape {got.shape}"
         if not np.all(np.isfinite(got)):
-            return False, "some of your sharpness values are not finite; did gradient descent diverge?"
-        ends = gd(loss, theta0, lr, steps)[:, -1]
-        want = _sharpness_at_minimum(ends[:, 0], ends[:, 1], 1.0)
-        if np.allclose(got, sharpness(loss, theta0), rtol=1e-6):
-            return False, "that is the sharpness where GD starts; measure it at the final iterate"
-        if np.all(np.abs(got) < 1e-6):
+            return False, "your end point is not finite"
+        loss = two_param(x, y)
+        want = gradient_flow(loss, theta0, [0.0, 200.0 / x**2])[-1]
+        if abs(got[0] * got[1] * x - y) > 1e-8 * max(1.0, abs(y)):
+            return False, "your point is not a minimum: the flow ends on the hyperbola ab = y / x (mind the x)"
+        if not np.isclose(got[0] ** 2 - got[1] ** 2, theta0[0] ** 2 - theta0[1] ** 2, rtol=1e-8, atol=1e-10):
+            return False, "your minimum does not have the imbalance a^2 - b^2 of the start, which the flow keeps"
+        if not np.allclose(got, want, rtol=1e-6, atol=1e-6):
             return False, (
-                "your values are about zero, the curvature along the valley of minima; "
-                "the sharpness is the largest eigenvalue"
+                f"from theta0 = ({theta0[0]:.4g}, {theta0[1]:.4g}) with x = {x:.4g}, y = {y:.4g} the flow ends on the "
+                "other branch: which coordinate can never change sign along the flow?"
             )
-        if np.allclose(got, got[0], rtol=1e-9) and not np.allclose(want, want[0], rtol=1e-9):
-            return False, "your values do not change with the learning rate; run GD once per lr (or as one sweep)"
-        if not np.allclose(got, want, rtol=1e-6, atol=0):
-            return False, (
-                "your values differ from the largest Hessian eigenvalue at GD's final iterate; "
-                "run all the steps and use the eigenvalue, not a diagonal entry or the smallest one"
-            )
-    return True, "the sharpness of GD's endpoint is right for fresh starting points and learning rates"
+    return True, "the gradient flow's end point is right for fresh starts and data points"
 
 
 def _arc_cases():
