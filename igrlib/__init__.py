@@ -6,6 +6,7 @@ Each module holds one idea; this file only re-exports them.
 
 from . import plotting, sliders
 from .coursework.checks import check
+from .central import CentralFlow, central_flow
 from .curvature import hessian, sharpness
 from .flow import FlowError, gradient_flow, modified_field, modified_flow
 from .gd import DivergenceWarning, gd
