@@ -5,6 +5,7 @@ Each module holds one idea; this file only re-exports them.
 """
 
 from . import plotting, sliders
+from .central import CentralFlow, central_flow
 from .coursework.checks import check
 from .curvature import hessian, sharpness
 from .flow import FlowError, gradient_flow, modified_field, modified_flow
@@ -32,6 +33,8 @@ __all__ = [
     "d3",
     "hessian",
     "sharpness",
+    "CentralFlow",
+    "central_flow",
     "gd",
     "DivergenceWarning",
     "gradient_flow",
