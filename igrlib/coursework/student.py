@@ -108,15 +108,22 @@ def check_stub_matches_solution(exercise):
         raise ValueError(f"the stub of exercise {name!r} must raise NotImplementedError")
 
 
-def student_edition(nb):
-    """Return the student edition of a notebook (a new object; ``nb`` is not changed)."""
+def student_edition(nb, chapter=None):
+    """Return the student edition of a notebook (a new object; ``nb`` is not changed).
+
+    ``chapter`` (the chapter's file name) is recorded in the metadata, so that the grader can
+    tell which chapter a renamed submission answers.
+    """
     out = copy.deepcopy(nb)
     out["cells"] = [c for c in out["cells"] if SOLUTION_TAG not in _tags(c)]
     for cell in out["cells"]:
         if cell["cell_type"] == "code" and (EXERCISE_TAG in _tags(cell) or find_checks(_source(cell))):
             cell["outputs"] = []
             cell["execution_count"] = None
-    out["metadata"].setdefault("igrlib", {})["checks"] = [[e["check"], e["answer"]] for e in find_exercises(nb)]
+    meta = out["metadata"].setdefault("igrlib", {})
+    meta["checks"] = [[e["check"], e["answer"]] for e in find_exercises(nb)]
+    if chapter is not None:
+        meta["chapter"] = chapter
     return out
 
 
@@ -140,7 +147,7 @@ def write_student_edition(notebooks, outdir, *, book_dir="book"):
         for exercise in find_exercises(nb):
             check_stub_matches_solution(exercise)
         target = outdir / path.name
-        nbformat.write(student_edition(nb), target)
+        nbformat.write(student_edition(nb, path.name), target)
         written.append(target)
     return written
 

@@ -78,13 +78,39 @@ def available_checks():
     return sorted(_REGISTRY)
 
 
+def _collector(registry):
+    """A ``register`` decorator that fills ``registry`` (a dict) instead of the public one."""
+
+    def register_into(name):
+        def wrap(fn):
+            if name in registry:
+                raise ValueError(f"a check named {name!r} is registered twice")
+            registry[name] = fn
+            return fn
+
+        return wrap
+
+    return register_into
+
+
+def _registry_snapshot():
+    """A private copy of every registered check (the grader takes it before any student code runs)."""
+    _load_all()
+    return dict(_REGISTRY)
+
+
 def run_check(name, answer):
     """Run check ``name`` on ``answer`` and return a :class:`CheckResult`; never raises."""
     _load_all()
     if name not in _REGISTRY:
         return CheckResult(False, f"no check named {name!r}; known checks: {', '.join(sorted(_REGISTRY))}")
+    return _evaluate(_REGISTRY[name], answer)
+
+
+def _evaluate(fn, answer):
+    """Run the check function ``fn`` on ``answer``; a :class:`CheckResult`, never an exception."""
     try:
-        passed, message = _REGISTRY[name](answer)
+        passed, message = fn(answer)
     except NotImplementedError:
         return CheckResult(False, "TODO: not attempted yet (the stub still raises NotImplementedError)")
     except Exception as exc:  # the student's code may fail in any way; report it, do not crash
