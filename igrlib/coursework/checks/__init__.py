@@ -17,11 +17,16 @@ Each chapter's checks live in a module of this package and are registered with
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
+import numbers
 import os
 import pkgutil
+import sys
 import sysconfig
 import traceback
+import types
 
 __all__ = ["check", "register", "available_checks", "CheckResult"]
 
@@ -55,16 +60,97 @@ class CheckResult(tuple):
         return self[0]
 
 
-def register(name):
-    """Decorator: register ``fn(answer) -> (passed, message)`` as the check ``name``."""
+def register(name, *, without=()):
+    """Decorator: register ``fn(answer) -> (passed, message)`` as the check ``name``.
+
+    ``without`` names the routines the exercise asks the student to do without, as
+    ``"module.function"`` strings (``"igrlib.gradient_flow"``, ``"scipy.integrate.solve_ivp"``).
+    While the answer runs they raise ``PermissionError``, and so does every function of the
+    check modules themselves (their helpers and case tables).
+    """
+    without = tuple(without)
+    for routine in without:
+        if not isinstance(routine, str) or "." not in routine:
+            raise ValueError(f"without: {routine!r} is not a 'module.function' name")
 
     def wrap(fn):
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise ValueError(f"a check named {name!r} is registered twice")
+        fn.without = without
         _REGISTRY[name] = fn
         return fn
 
     return wrap
+
+
+def plain_real(value):
+    """``value`` as a float if it is a plain real number, else None.
+
+    Plain means ``int``, ``float`` or a numpy scalar of those kinds, exactly (no ``bool``, no
+    subclass): a class with a rigged ``__eq__`` or ``__float__`` is not a number here.
+    """
+    kind = type(value)
+    if kind in (int, float) or (kind.__module__ == "numpy" and isinstance(value, (numbers.Real,))
+                                and not isinstance(value, (bool, __import__("numpy").bool_))):
+        return float(value)
+    return None
+
+
+def _blocker(name):
+    def blocked(*args, **kwargs):
+        raise PermissionError(
+            "this exercise asks you to do it yourself, without " + __import__("sys")._getframe().f_code.co_name)
+
+    return blocked.__code__.replace(co_name=name, co_qualname=name)
+
+
+def _resolve(routine):
+    module, _, attr = routine.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _check_helpers():
+    """Every function defined in the check modules (their helpers and tables)."""
+    _load_all()
+    found = []
+    for module_name, module in list(sys.modules.items()):
+        if module_name.startswith(__name__ + "."):
+            found += [f for f in vars(module).values()
+                      if isinstance(f, types.FunctionType) and f.__module__ == module_name]
+    return found
+
+
+@contextlib.contextmanager
+def _blocked(functions, names):
+    saved = []
+    try:
+        for fn, name in zip(functions, names):
+            if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars:
+                saved.append((fn, fn.__code__))
+                fn.__code__ = _blocker(name)
+        yield
+    finally:
+        for fn, code in saved:
+            fn.__code__ = code
+
+
+def _guarded(answer, without):
+    """``answer`` wrapped so that while it runs the routines ``without`` and the checks' helpers raise."""
+    if not callable(answer):
+        return answer
+    routines = [(_resolve(r), r) for r in without]
+    helpers = [(f, "the check's own " + f.__name__) for f in _check_helpers()]
+    functions, names = zip(*([(f, n) for f, n in routines if f is not None] + helpers)) if helpers else ((), ())
+
+    @functools.wraps(answer)
+    def call(*args, **kwargs):
+        with _blocked(functions, names):
+            return answer(*args, **kwargs)
+
+    return call
 
 
 def _load_all():
@@ -110,7 +196,7 @@ def run_check(name, answer):
 def _evaluate(fn, answer):
     """Run the check function ``fn`` on ``answer``; a :class:`CheckResult`, never an exception."""
     try:
-        passed, message = fn(answer)
+        passed, message = fn(_guarded(answer, getattr(fn, "without", ())))
     except NotImplementedError:
         return CheckResult(False, "TODO: not attempted yet (the stub still raises NotImplementedError)")
     except Exception as exc:  # the student's code may fail in any way; report it, do not crash

@@ -74,10 +74,6 @@ def _quadratic_flow(answer):
     return True, "your exact flow matches the numerical gradient flow on five fresh quadratics (d = 1 to 5)"
 
 
-def _hidden_value(theta):
-    raise ValueError("this check hides loss.value: compute the integral from loss.grad alone")
-
-
 def _dissipation_cases():
     """Fresh (description, loss, theta0, T) cases, none of them from the chapter."""
     rng = np.random.default_rng(20240602)
@@ -90,8 +86,11 @@ def _dissipation_cases():
 
 @register("steepest-dissipation")
 def _dissipation(answer):
+    def hidden_value(theta):  # handed to the answer, so not a module-level helper (those are blocked)
+        raise ValueError("this check hides loss.value: compute the integral from loss.grad alone")
+
     for what, loss, theta0, T in _dissipation_cases():
-        hidden = Loss(_hidden_value, loss.grad, loss.hvp, loss.d3)
+        hidden = Loss(hidden_value, loss.grad, loss.hvp, loss.d3)
         got = answer(hidden, theta0.copy(), T)
         if np.ndim(got) != 0:
             return False, f"return one number, the integral; got an array of shape {np.shape(got)}"
