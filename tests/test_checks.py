@@ -106,3 +106,57 @@ def _stub(*args, **kwargs):
 def test_every_check_reports_an_untouched_stub_as_todo(name):
     passed, message = run_check(name, _stub)
     assert not passed and message.startswith("TODO:")
+
+
+# ---- answers that call igrlib or the checks instead of doing the exercise -------------------
+
+
+def _without():
+    return [(name, routine) for name in available_checks() for routine in checks._REGISTRY[name].without]
+
+
+def test_every_routine_an_exercise_forbids_exists():
+    for name, routine in _without():
+        assert inspect.isfunction(checks._resolve(routine)), f"{name}: {routine} is not a function (renamed?)"
+
+
+@pytest.mark.parametrize("name, routine", _without(), ids="{0[0]}:{0[1]}".format)
+def test_an_answer_that_calls_a_forbidden_routine_fails(name, routine):
+    def answer(*args, **kwargs):
+        return checks._resolve(routine)(*args, **kwargs)
+
+    passed, message = run_check(name, answer)
+    assert not passed and "PermissionError" in message and routine.rpartition(".")[2] in message, message
+
+
+def test_an_answer_that_reads_the_checks_own_cases_fails():
+    from igrlib.coursework.checks import experiments
+
+    def crossing_time(t, loss, target):
+        t_, losses, targets, want = experiments._crossing_cases()
+        return want[0]
+
+    passed, message = run_check("experiments-crossing-time", crossing_time)
+    assert not passed and "the check's own _crossing_cases" in message, message
+
+
+def test_the_blocked_routines_work_again_afterwards():
+    run_check("beyond-principal-rate", lambda lam, lr: igr.principal_factor(lam, lr))
+    assert np.isfinite(igr.principal_factor(0.5))
+    from igrlib.coursework.checks import experiments
+
+    assert len(experiments._crossing_cases()) == 4
+
+
+class _Rigged(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+def test_a_number_with_a_rigged_eq_is_not_a_number():
+    assert checks.plain_real(_Rigged(3.0)) is None and checks.plain_real(True) is None
+    assert checks.plain_real(np.float64(2.5)) == 2.5 and checks.plain_real(7) == 7.0
+    passed, message = run_check("euler-steps-to-tol", lambda lam, lr, tol: _Rigged(1.0))
+    assert not passed and "return a number of steps" in message

@@ -37,7 +37,9 @@ def _main():
     evaluate = checks._evaluate
     extra = {}
     if job.get("extra"):
-        exec(compile(job["extra"], "<extra checks>", "exec"), {"register": checks._collector(extra)})
+        hidden = {}
+        exec(compile(job["extra"], "<extra checks>", "exec"), {"register": checks._collector(hidden)})
+        extra = {name: (fn, ()) for name, fn in hidden.items()}
     from IPython.core.inputtransformer2 import TransformerManager
 
     transform = TransformerManager().transform_cell
@@ -63,7 +65,7 @@ def _main():
             continue
         send(kind="start", probe=index)
         registry = extra if name.startswith("hidden:") else public
-        fn = registry.get(name.removeprefix("hidden:"))
+        fn, without = registry.get(name.removeprefix("hidden:"), (None, ()))
         if fn is None:
             status, message = "ERROR", f"no check named {name!r}"
         else:
@@ -74,7 +76,7 @@ def _main():
                 message = f"could not find the answer {answer}: {type(exc).__name__}: {exc}"
             else:
                 try:
-                    passed, message = evaluate(fn, value)
+                    passed, message = evaluate(fn, value, without)
                 except BaseException as exc:  # noqa: BLE001 -- e.g. KeyboardInterrupt from the grader
                     send(kind="end", probe=index, ename=type(exc).__name__, evalue=str(exc)[:500])
                     continue

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import numbers
 import os
 import pkgutil
@@ -90,8 +91,11 @@ def plain_real(value):
     subclass): a class with a rigged ``__eq__`` or ``__float__`` is not a number here.
     """
     kind = type(value)
-    if kind in (int, float) or (kind.__module__ == "numpy" and isinstance(value, (numbers.Real,))
-                                and not isinstance(value, (bool, __import__("numpy").bool_))):
+    if kind in (int, float) or (
+        kind.__module__ == "numpy"
+        and isinstance(value, (numbers.Real,))
+        and not isinstance(value, (bool, __import__("numpy").bool_))
+    ):
         return float(value)
     return None
 
@@ -99,7 +103,8 @@ def plain_real(value):
 def _blocker(name):
     def blocked(*args, **kwargs):
         raise PermissionError(
-            "this exercise asks you to do it yourself, without " + __import__("sys")._getframe().f_code.co_name)
+            "this exercise asks you to do it yourself, without " + __import__("sys")._getframe().f_code.co_name
+        )
 
     return blocked.__code__.replace(co_name=name, co_qualname=name)
 
@@ -107,9 +112,11 @@ def _blocker(name):
 def _resolve(routine):
     module, _, attr = routine.rpartition(".")
     try:
-        return getattr(importlib.import_module(module), attr)
+        fn = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError):
         return None
+    fn = getattr(fn, "_implementation", fn)  # numpy's dispatchers call a Python function
+    return inspect.unwrap(fn)
 
 
 def _check_helpers():
@@ -118,8 +125,9 @@ def _check_helpers():
     found = []
     for module_name, module in list(sys.modules.items()):
         if module_name.startswith(__name__ + "."):
-            found += [f for f in vars(module).values()
-                      if isinstance(f, types.FunctionType) and f.__module__ == module_name]
+            found += [
+                f for f in vars(module).values() if isinstance(f, types.FunctionType) and f.__module__ == module_name
+            ]
     return found
 
 
@@ -180,9 +188,10 @@ def _collector(registry):
 
 
 def _registry_snapshot():
-    """A private copy of every registered check (the grader takes it before any student code runs)."""
+    """A private copy of every registered check, as ``{name: (fn, without)}`` (the grader takes it
+    before any student code runs)."""
     _load_all()
-    return dict(_REGISTRY)
+    return {name: (fn, fn.without) for name, fn in _REGISTRY.items()}
 
 
 def run_check(name, answer):
@@ -193,10 +202,12 @@ def run_check(name, answer):
     return _evaluate(_REGISTRY[name], answer)
 
 
-def _evaluate(fn, answer):
-    """Run the check function ``fn`` on ``answer``; a :class:`CheckResult`, never an exception."""
+def _evaluate(fn, answer, without=None):
+    """Run the check function ``fn`` on ``answer``, with the routines ``without`` (default: the
+    check's own list) unavailable to it; a :class:`CheckResult`, never an exception."""
+    without = getattr(fn, "without", ()) if without is None else without
     try:
-        passed, message = fn(_guarded(answer, getattr(fn, "without", ())))
+        passed, message = fn(_guarded(answer, without))
     except NotImplementedError:
         return CheckResult(False, "TODO: not attempted yet (the stub still raises NotImplementedError)")
     except Exception as exc:  # the student's code may fail in any way; report it, do not crash

@@ -16,7 +16,16 @@ from . import register
 __all__ = []
 
 
-@register("beyond-principal-rate")
+@register(
+    "beyond-principal-rate",
+    without=(
+        "igrlib.principal_factor",
+        "igrlib.principal_series",
+        "igrlib.principal_field",
+        "igrlib.principal_flow_quadratic",
+        "igrlib.exact_modified_matrix",
+    ),
+)
 def _principal_rate(answer):
     rng = np.random.default_rng(606)
     lam = np.concatenate([rng.uniform(-3, -0.1, 2), rng.uniform(0.1, 3, 6), [0.0]])
@@ -53,7 +62,13 @@ def _principal_rate(answer):
     return True, "exp(n h mu) reproduces every gradient-descent step, in every regime"
 
 
-@register("beyond-terms-needed")
+@register(
+    "beyond-terms-needed",
+    without=(
+        "igrlib.principal_factor",
+        "igrlib.principal_series",
+    ),
+)
 def _terms_needed(answer):
     rng = np.random.default_rng(6060)
     cases = [(float(x), tol) for x in rng.uniform(-0.95, 0.95, 4) for tol in (1e-4, 1e-8)] + [(0.97, 1e-6)]

@@ -31,7 +31,21 @@ def _psd_problems():
     return problems
 
 
-@register("experiments-power-iteration")
+@register(
+    "experiments-power-iteration",
+    without=(
+        "igrlib.power_iteration",
+        "igrlib.sharpness",
+        "numpy.linalg.eig",
+        "numpy.linalg.eigh",
+        "numpy.linalg.eigvals",
+        "numpy.linalg.eigvalsh",
+        "numpy.linalg.svd",
+        "scipy.linalg.eigh",
+        "scipy.linalg.eigvalsh",
+        "scipy.sparse.linalg.eigsh",
+    ),
+)
 def _power_iteration(answer):
     for A, v0 in _psd_problems():
         calls = []
@@ -107,7 +121,8 @@ def _crossing_time(answer):
         return False, (
             f"for loss of shape (2, 3, {t.size}) return shape (2, 3), one time per history; got {np.shape(got)}"
         )
-    if not np.allclose(np.asarray(got, dtype=float).ravel(), np.asarray(rows, dtype=float), rtol=0, atol=1e-12,
-                       equal_nan=True):
+    if not np.allclose(
+        np.asarray(got, dtype=float).ravel(), np.asarray(rows, dtype=float), rtol=0, atol=1e-12, equal_nan=True
+    ):
         return False, "a stack of histories must give, row by row, the same times as one history at a time"
     return True, "your crossing times are right on six histories, including a bounce, a miss and a divergence"

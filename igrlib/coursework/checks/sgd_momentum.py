@@ -22,7 +22,14 @@ def _flood_losses():
     return [(two_param(x, y), np.array([1.3, 0.4])), (himmelblau(), np.array([1.0, 0.5]))]
 
 
-@register("beyond-flood-pair")
+@register(
+    "beyond-flood-pair",
+    without=(
+        "igrlib.flooded",
+        "igrlib.sam",
+        "igrlib.sam_gradient",
+    ),
+)
 def _flood_pair(answer):
     for loss, theta in _flood_losses():
         g = loss.grad(theta)
@@ -70,7 +77,13 @@ def _extra_penalty(losses, theta, lr):
     return lr / (4 * len(losses)) * float(np.sum((gs - gs.mean(axis=0)) ** 2))
 
 
-@register("beyond-sgd-extra-penalty")
+@register(
+    "beyond-sgd-extra-penalty",
+    without=(
+        "igrlib.sgd_modified_loss",
+        "igrlib.modified_loss",
+    ),
+)
 def _sgd_extra_penalty(answer):
     for losses, theta, lr in _sgd_cases():
         m = len(losses)
