@@ -45,12 +45,6 @@ def modifies_input(theta0, lr, steps):
     return out
 
 
-
-def test_final_sharpness_solution_passes():
-    passed, message = run_check("penalty-final-sharpness", final_sharpness)
-    assert passed, message
-
-
 @pytest.mark.parametrize(
     "wrong, hint",
     [
@@ -66,7 +60,6 @@ def test_final_sharpness_wrong_answers_fail(wrong, hint):
     passed, message = run_check("penalty-final-sharpness", wrong)
     assert not passed
     assert hint in message
-
 
 
 # ---- penalty-stable-arc -------------------------------------------------------------------
@@ -94,12 +87,6 @@ def never_none(lr, x, y):
 
 def whole_branch(lr, x, y):
     return (1e-12, 1e12)
-
-
-
-def test_stable_arc_solution_passes():
-    passed, message = run_check("penalty-stable-arc", stable_arc)
-    assert passed, message
 
 
 def test_stable_arc_solution_matches_sharpness_from_the_hessian():

@@ -34,11 +34,6 @@ def modifies_theta(loss, theta, lr):
     return out
 
 
-def test_flood_pair_solution_passes():
-    passed, message = run_check("beyond-flood-pair", descent_ascent)
-    assert passed, message
-
-
 @pytest.mark.parametrize(
     "wrong, hint",
     [
@@ -53,7 +48,6 @@ def test_flood_pair_wrong_answers_fail(wrong, hint):
     passed, message = run_check("beyond-flood-pair", wrong)
     assert not passed
     assert hint in message
-
 
 
 # ---- beyond-sgd-extra-penalty -------------------------------------------------------------
@@ -80,11 +74,6 @@ def averaged_twice(losses, theta, lr):
 def per_batch(losses, theta, lr):
     gs = np.array([L.grad(theta) for L in losses])
     return lr / 4 * np.sum((gs - gs.mean(axis=0)) ** 2, axis=1)
-
-
-def test_sgd_extra_penalty_solution_passes():
-    passed, message = run_check("beyond-sgd-extra-penalty", extra_penalty)
-    assert passed, message
 
 
 def test_sgd_extra_penalty_is_the_gap_between_the_modified_losses():
