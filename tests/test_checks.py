@@ -3,6 +3,8 @@
 The book runs the chapters' checks."""
 
 import inspect
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -24,12 +26,12 @@ def _sum_check(answer):
 
 
 @pytest.fixture
-def registered():
-    checks.register(NAME)(_sum_check)
-    try:
-        yield NAME
-    finally:
-        checks._REGISTRY.pop(NAME, None)  # leave the registry as the chapters' checks made it
+def registered(monkeypatch):
+    """A check module of the tests' own, found like a chapter's."""
+    module = types.ModuleType("igrlib.coursework.checks.test_mechanics")
+    module.CHECKS = {NAME: _sum_check}
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    return NAME
 
 
 def test_pass(registered, capsys):
@@ -87,9 +89,29 @@ def test_unknown_name_lists_the_known_checks(registered, capsys):
 def test_registry(registered):
     names = checks.available_checks()
     assert NAME in names and names == sorted(names)
-    checks.register(NAME)(_sum_check)  # registering the same function again is harmless
+    namespace = {}
+    exec("def a(answer):\n    return True, ''\ndef b(answer):\n    return True, ''", namespace)
+    checks.register("test-twice")(namespace["a"])
+    checks.register("test-twice")(namespace["a"])  # the same function twice: harmless
     with pytest.raises(ValueError, match="registered twice"):
-        checks.register(NAME)(lambda answer: (True, ""))
+        checks.register("test-twice")(namespace["b"])
+    other = types.ModuleType("igrlib.coursework.checks.test_other")
+    other.CHECKS = {NAME: namespace["b"]}
+    sys.modules[other.__name__] = other
+    try:
+        with pytest.raises(ValueError, match="registered twice"):
+            checks.available_checks()
+    finally:
+        del sys.modules[other.__name__]
+
+
+def test_importing_a_check_module_changes_no_registry():
+    before = checks.available_checks()
+    namespace = {}
+    exec("def elsewhere(answer):\n    return True, ''", namespace)
+    checks.register("test-elsewhere")(namespace["elsewhere"])  # a module outside the package
+    assert namespace["CHECKS"] == {"test-elsewhere": namespace["elsewhere"]}
+    assert checks.available_checks() == before and "test-elsewhere" not in before
 
 
 def test_check_result():
@@ -112,7 +134,7 @@ def test_every_check_reports_an_untouched_stub_as_todo(name):
 
 
 def _without():
-    return [(name, routine) for name in available_checks() for routine in checks._REGISTRY[name].without]
+    return [(name, routine) for name in available_checks() for routine in checks._registry()[name].without]
 
 
 def test_every_routine_an_exercise_forbids_exists():

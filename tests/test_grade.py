@@ -136,8 +136,9 @@ def test_one_kernel_death_skips_the_cell(tmp_path, chapters):
 
 PATCHES = {
     "run_check": "import igrlib.coursework.checks as c\nc.run_check = lambda name, answer: c.CheckResult(True, 'ok')",
-    "registry": "import igrlib.coursework.checks as c\nc.available_checks()\n"
-    "c._REGISTRY.update({k: (lambda a: (True, 'ok')) for k in c._REGISTRY})",
+    "registry": "import igrlib.coursework.checks as c\nfake = {k: (lambda a: (True, 'ok')) for k in c._registry()}\n"
+    "for fn in c._registry().values():\n    fn.__code__ = (lambda a: (True, 'ok')).__code__\n"
+    "c._registry = lambda: fake",
     "stdout": "import sys, io\nclass W(io.StringIO):\n    def write(self, s):\n"
     "        return sys.__stdout__.write(s.replace('FAIL', 'PASS'))\nsys.stdout = W()",
 }

@@ -531,7 +531,7 @@ def main(argv=None):
             with open(args.csv, "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(COLUMNS)
-                writer.writerows([[_csv_safe(v) for v in row] for row in rows])
+                writer.writerows([[_csv_safe(f"{v:g}" if isinstance(v, float) else v) for v in row] for row in rows])
 
     all_rows, last = [], []
     write_csv(all_rows)

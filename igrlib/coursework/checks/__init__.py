@@ -31,7 +31,6 @@ import types
 
 __all__ = ["check", "register", "available_checks", "CheckResult"]
 
-_REGISTRY = {}
 
 # Code in these directories is not the student's: igrlib itself, the standard library and the
 # installed packages (numpy, scipy, ...). An error is reported at the last line outside them.
@@ -75,10 +74,11 @@ def register(name, *, without=()):
             raise ValueError(f"without: {routine!r} is not a 'module.function' name")
 
     def wrap(fn):
-        if name in _REGISTRY and _REGISTRY[name] is not fn:
+        fn.check_name, fn.without = name, without
+        own = fn.__globals__.setdefault("CHECKS", {})  # the defining module's own table, read by _registry()
+        if own.get(name, fn) is not fn:
             raise ValueError(f"a check named {name!r} is registered twice")
-        fn.without = without
-        _REGISTRY[name] = fn
+        own[name] = fn
         return fn
 
     return wrap
@@ -121,14 +121,12 @@ def _resolve(routine):
 
 def _check_helpers():
     """Every function defined in the check modules (their helpers and tables)."""
-    _load_all()
-    found = []
-    for module_name, module in list(sys.modules.items()):
-        if module_name.startswith(__name__ + "."):
-            found += [
-                f for f in vars(module).values() if isinstance(f, types.FunctionType) and f.__module__ == module_name
-            ]
-    return found
+    return [
+        f
+        for module in _check_modules()
+        for f in vars(module).values()
+        if isinstance(f, types.FunctionType) and f.__module__ == module.__name__
+    ]
 
 
 @contextlib.contextmanager
@@ -161,15 +159,28 @@ def _guarded(answer, without):
     return call
 
 
-def _load_all():
+def _check_modules():
+    """The chapter modules of this package (imported on first use), and any other module in it."""
     for info in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{info.name}")
+    return [m for n, m in sorted(sys.modules.items()) if n.startswith(__name__ + ".") and m is not None]
+
+
+def _registry():
+    """``{name: check}`` built afresh from the ``CHECKS`` table of every check module (filled by
+    :func:`register` in the module that defines the check; there is no package-wide registry)."""
+    found = {}
+    for module in _check_modules():
+        for name, fn in getattr(module, "CHECKS", {}).items():
+            if name in found and found[name] is not fn:
+                raise ValueError(f"a check named {name!r} is registered twice")
+            found[name] = fn
+    return found
 
 
 def available_checks():
     """Sorted names of every registered check."""
-    _load_all()
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 def _collector(registry):
@@ -190,16 +201,22 @@ def _collector(registry):
 def _registry_snapshot():
     """A private copy of every registered check, as ``{name: (fn, without)}`` (the grader takes it
     before any student code runs)."""
-    _load_all()
-    return {name: (fn, fn.without) for name, fn in _REGISTRY.items()}
+    return {name: (_copy(fn), fn.without) for name, fn in _registry().items()}
+
+
+def _copy(fn):
+    """A new function object with ``fn``'s code: unaffected if ``fn.__code__`` is swapped later."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    return copy
 
 
 def run_check(name, answer):
     """Run check ``name`` on ``answer`` and return a :class:`CheckResult`; never raises."""
-    _load_all()
-    if name not in _REGISTRY:
-        return CheckResult(False, f"no check named {name!r}; known checks: {', '.join(sorted(_REGISTRY))}")
-    return _evaluate(_REGISTRY[name], answer)
+    registry = _registry()
+    if name not in registry:
+        return CheckResult(False, f"no check named {name!r}; known checks: {', '.join(sorted(registry))}")
+    return _evaluate(registry[name], answer)
 
 
 def _evaluate(fn, answer, without=None):
