@@ -354,3 +354,16 @@ def test_sandbox_has_no_network_and_a_private_tmp(tmp_path, chapters):
     )
     rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, probe)), chapters=chapters, timeout=5, sandbox=True)
     assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
+
+
+def test_the_callers_own_children_survive(tmp_path, chapters):
+    import subprocess
+    import sys
+
+    mine = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED)), chapters=chapters, timeout=TIMEOUT)
+        assert rows[0].status == "PASS" and mine.poll() is None
+    finally:
+        mine.kill()
+        mine.wait()

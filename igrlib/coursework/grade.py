@@ -238,7 +238,8 @@ class _Run:
 
 
 def _become_subreaper():
-    """Make orphans of the submissions our children, so that :func:`_kill_leftovers` finds them."""
+    """Make orphans of the submissions our children, so that :func:`_kill_leftovers` finds them
+    (this process stays a subreaper: orphans of its other descendants become its children too)."""
     try:
         import ctypes
 
@@ -287,6 +288,7 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra):
     skip, done = set(), set()
     start = time.monotonic()
     _become_subreaper()
+    keep = set(_children()) if os.path.isdir("/proc") else set()  # the caller's own children stay
     for _ in range(MAX_RESTARTS + 1):
         job = {"cells": cells, "skip": sorted(skip), "probes": probes, "done": sorted(done), "extra": extra}
         run = _Run(job, workdir, sandbox)
@@ -331,7 +333,7 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra):
             elif kind == "ready":
                 deadline = time.monotonic() + timeout
         run.kill()
-        _kill_leftovers()
+        _kill_leftovers(keep)
         if finished:
             return cells_ended, verdicts, rows
         if time.monotonic() >= start + wall:
