@@ -5,6 +5,7 @@ import csv
 import hashlib
 import json
 import os
+import pathlib
 import time
 
 import nbformat
@@ -346,13 +347,17 @@ def test_bad_options_name_the_argument(tmp_path, chapters, capsys):
 
 @pytest.mark.skipif(not sandbox_available(), reason="unshare with user namespaces is not available")
 def test_sandbox_has_no_network_and_a_private_tmp(tmp_path, chapters):
+    probe_file = pathlib.Path(__file__).resolve().parent / ".sandbox-probe"
     probe = (
         "import socket, os\nassert os.listdir('/tmp') == ['work']\n"
         "assert len([p for p in os.listdir('/proc') if p.isdigit()]) < 5\n"
         "try:\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\nexcept OSError:\n    pass\n"
-        "else:\n    raise AssertionError('network')"
+        "else:\n    raise AssertionError('network')\n"
+        f"try:\n    open({str(probe_file)!r}, 'w')\nexcept OSError:\n    pass\n"
+        "else:\n    raise AssertionError('wrote outside /tmp')"
     )
     rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, probe)), chapters=chapters, timeout=5, sandbox=True)
+    assert not probe_file.exists()
     assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
 
 

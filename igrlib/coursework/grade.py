@@ -155,8 +155,9 @@ def _command(sandbox):
     if not sandbox:
         return runner
     # new user, network, pid and mount namespaces: no network, only its own processes in /proc
-    # (all killed with it), an empty private /tmp as the working folder
+    # (all killed with it), every file system read-only but an empty private /tmp, its working folder
     script = (
+        'for m in $(findmnt -rn -o TARGET); do mount -o remount,bind,ro "$m" 2>/dev/null; done; '
         "mount -t tmpfs -o size=256m none /tmp && mkdir /tmp/work && cd /tmp/work && "
         'export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && exec "$@"'
     )
