@@ -3,6 +3,8 @@
 The book runs the chapters' checks."""
 
 import inspect
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -24,12 +26,12 @@ def _sum_check(answer):
 
 
 @pytest.fixture
-def registered():
-    checks.register(NAME)(_sum_check)
-    try:
-        yield NAME
-    finally:
-        checks._REGISTRY.pop(NAME, None)  # leave the registry as the chapters' checks made it
+def registered(monkeypatch):
+    """A check module of the tests' own, found like a chapter's."""
+    module = types.ModuleType("igrlib.coursework.checks.test_mechanics")
+    module.CHECKS = {NAME: _sum_check}
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    return NAME
 
 
 def test_pass(registered, capsys):
@@ -87,9 +89,29 @@ def test_unknown_name_lists_the_known_checks(registered, capsys):
 def test_registry(registered):
     names = checks.available_checks()
     assert NAME in names and names == sorted(names)
-    checks.register(NAME)(_sum_check)  # registering the same function again is harmless
+    namespace = {}
+    exec("def a(answer):\n    return True, ''\ndef b(answer):\n    return True, ''", namespace)
+    checks.register("test-twice")(namespace["a"])
+    checks.register("test-twice")(namespace["a"])  # the same function twice: harmless
     with pytest.raises(ValueError, match="registered twice"):
-        checks.register(NAME)(lambda answer: (True, ""))
+        checks.register("test-twice")(namespace["b"])
+    other = types.ModuleType("igrlib.coursework.checks.test_other")
+    other.CHECKS = {NAME: namespace["b"]}
+    sys.modules[other.__name__] = other
+    try:
+        with pytest.raises(ValueError, match="registered twice"):
+            checks.available_checks()
+    finally:
+        del sys.modules[other.__name__]
+
+
+def test_importing_a_check_module_changes_no_registry():
+    before = checks.available_checks()
+    namespace = {}
+    exec("def elsewhere(answer):\n    return True, ''", namespace)
+    checks.register("test-elsewhere")(namespace["elsewhere"])  # a module outside the package
+    assert namespace["CHECKS"] == {"test-elsewhere": namespace["elsewhere"]}
+    assert checks.available_checks() == before and "test-elsewhere" not in before
 
 
 def test_check_result():
@@ -106,3 +128,57 @@ def _stub(*args, **kwargs):
 def test_every_check_reports_an_untouched_stub_as_todo(name):
     passed, message = run_check(name, _stub)
     assert not passed and message.startswith("TODO:")
+
+
+# ---- answers that call igrlib or the checks instead of doing the exercise -------------------
+
+
+def _without():
+    return [(name, routine) for name in available_checks() for routine in checks._registry()[name].without]
+
+
+def test_every_routine_an_exercise_forbids_exists():
+    for name, routine in _without():
+        assert inspect.isfunction(checks._resolve(routine)), f"{name}: {routine} is not a function (renamed?)"
+
+
+@pytest.mark.parametrize("name, routine", _without(), ids="{0[0]}:{0[1]}".format)
+def test_an_answer_that_calls_a_forbidden_routine_fails(name, routine):
+    def answer(*args, **kwargs):
+        return checks._resolve(routine)(*args, **kwargs)
+
+    passed, message = run_check(name, answer)
+    assert not passed and "PermissionError" in message and routine.rpartition(".")[2] in message, message
+
+
+def test_an_answer_that_reads_the_checks_own_cases_fails():
+    from igrlib.coursework.checks import experiments
+
+    def crossing_time(t, loss, target):
+        t_, losses, targets, want = experiments._crossing_cases()
+        return want[0]
+
+    passed, message = run_check("experiments-crossing-time", crossing_time)
+    assert not passed and "the check's own _crossing_cases" in message, message
+
+
+def test_the_blocked_routines_work_again_afterwards():
+    run_check("beyond-principal-rate", lambda lam, lr: igr.principal_factor(lam, lr))
+    assert np.isfinite(igr.principal_factor(0.5))
+    from igrlib.coursework.checks import experiments
+
+    assert len(experiments._crossing_cases()) == 4
+
+
+class _Rigged(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+def test_a_number_with_a_rigged_eq_is_not_a_number():
+    assert checks.plain_real(_Rigged(3.0)) is None and checks.plain_real(True) is None
+    assert checks.plain_real(np.float64(2.5)) == 2.5 and checks.plain_real(7) == 7.0
+    passed, message = run_check("euler-steps-to-tol", lambda lam, lr, tol: _Rigged(1.0))
+    assert not passed and "return a number of steps" in message

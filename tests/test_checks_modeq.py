@@ -23,12 +23,6 @@ RICCATI_WRONG = {
 }
 
 
-def test_riccati_solution_passes():
-    passed, message = run_check("modeq-riccati", riccati_solution)
-    assert passed, message
-    assert "O(h^4" in message
-
-
 def test_riccati_higher_order_terms_are_allowed():
     # A field that is also right at order h^3 is still a correct second-order modified equation.
     passed, message = run_check("modeq-riccati", lambda y, lr: riccati_solution(y, lr) - 8 / 3 * lr**3 * y**5)
@@ -45,7 +39,6 @@ def test_riccati_wrong_answers_fail(name):
 def test_riccati_hints_point_at_the_wrong_order():
     assert "h^2 term" in run_check("modeq-riccati", RICCATI_WRONG["first order only"])[1]
     assert "coefficient of h" in run_check("modeq-riccati", RICCATI_WRONG["sign of the h term"])[1]
-
 
 
 # ---- modeq-hhg-curl: the curl of H H g for a loss of two parameters
@@ -84,11 +77,6 @@ HHG_WRONG = {
     "off by a factor 1/2": lambda loss, theta: hhg_curl_solution(loss, theta) / 2,
     "returns a vector": lambda loss, theta: np.array([hhg_curl_solution(loss, theta), 0.0]),
 }
-
-
-def test_hhg_curl_solution_passes():
-    passed, message = run_check("modeq-hhg-curl", hhg_curl_solution)
-    assert passed, message
 
 
 def test_hhg_curl_by_finite_differences_also_passes():

@@ -103,12 +103,6 @@ def whole_branch(lr, x, y):
     return (1e-12, 1e12)
 
 
-
-def test_stable_arc_solution_passes():
-    passed, message = run_check("penalty-stable-arc", stable_arc)
-    assert passed, message
-
-
 def test_stable_arc_solution_matches_sharpness_from_the_hessian():
     """The closed form used above agrees with igr.sharpness at the ends of the arc (x = 1.5, y = -0.7)."""
     lr, x, y = 0.4, 1.5, -0.7

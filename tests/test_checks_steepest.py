@@ -53,7 +53,6 @@ def modifies_input(A, b, theta0, t):
     return out
 
 
-
 def test_quadratic_flow_solutions_pass():
     for answer in (quadratic_flow, via_expm):
         passed, message = run_check("steepest-quadratic-flow", answer)
@@ -74,7 +73,6 @@ def test_quadratic_flow_wrong_answers_fail(answer, hint):
     passed, message = run_check("steepest-quadratic-flow", answer)
     assert not passed
     assert any(h in message for h in hint.split("|")), message
-
 
 
 # ---------------------------------------------------------------- steepest-dissipation
@@ -138,7 +136,6 @@ def test_dissipation_wrong_answers_fail(answer, hint):
     passed, message = run_check("steepest-dissipation", answer)
     assert not passed
     assert hint in message, message
-
 
 
 def test_check_problems_are_not_trivial():

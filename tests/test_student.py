@@ -79,4 +79,40 @@ def test_every_code_exercise_of_the_book_has_a_matching_stub_and_solution(chapte
     nb = nbformat.read(chapter, as_version=4)
     for exercise in find_exercises(nb):
         check_stub_matches_solution(exercise)
-    assert not [c for c in student_edition(nb).cells if "solution" in c.metadata.get("tags", [])]
+    out = student_edition(nb)
+    assert not [c for c in out.cells if "solution" in c.metadata.get("tags", [])]
+    assert not [c.source for c in out.cells if "{solution" in c.source], "a solution directive leaked"
+    kept = {c.source for c in out.cells}
+    assert {c.source for c in nb.cells if c.cell_type == "code" and "exercise" in c.metadata.get("tags", [])} <= kept
+
+
+def untagged(nb):
+    """``nb`` with the ``solution`` tags removed (as in two cells of chapter 5 once)."""
+    for cell in nb.cells:
+        if "solution" in cell.metadata.get("tags", []):
+            del cell.metadata["tags"]
+    return nb
+
+
+def test_solution_directives_are_stripped_whatever_their_tags():
+    md = nbformat.v4.new_markdown_cell
+    nb = untagged(demo_notebook())
+    nb.cells[1:1] = [
+        md("Prose before.\n\n````{solution} ex-a\n:class: dropdown\n\n"
+           "```python\nsecret_one()\n```\n````\nProse after."),
+        md(":::{solution} ex-b\nsecret_two\n:::"),
+        md("```{solution}\nsecret_three, never closed"),
+    ]
+    out = student_edition(nb)
+    text = "\n".join(c.source for c in out.cells)
+    assert "secret" not in text and "{solution" not in text and "return x**2" not in text
+    assert "Prose before." in text and "Prose after." in text
+    assert [c.source for c in out.cells if "exercise" in c.metadata.get("tags", [])] == [
+        "def square(x):\n    # YOUR CODE HERE\n    raise NotImplementedError"]
+
+
+def test_an_unclosed_solution_start_is_refused():
+    nb = demo_notebook()
+    del nb.cells[5]  # the {solution-end}
+    with pytest.raises(ValueError, match="no {solution-end}"):
+        student_edition(untagged(nb))

@@ -1,213 +1,592 @@
 """Grade submitted notebooks: ``python -m igrlib.coursework.grade SUBMISSION.ipynb [...] [--csv FILE]``.
 
-Each submission runs top to bottom in a fresh kernel, in a temporary folder,
-with a time limit per cell. Then, in the same kernel, every exercise's check is
-run once more on the student's answer, each in a cell of its own (so one
-endless loop costs one exercise). The report gives, per exercise, one of
+What is graded comes from the instructor's copy of the book (``--reference``,
+default ``book/``), never from the submission: the chapter is the reference
+notebook of the same file name, or ``--chapter``, or the chapter the student
+edition recorded in the submission's metadata. A notebook of another chapter is
+reported as such, and a missing exercise as ``ERROR``.
 
-- ``PASS`` / ``FAIL``: the check's verdict and message;
-- ``TODO``: the stub still raises ``NotImplementedError``;
-- ``ERROR``: the answer could not be found or the check could not run (a deleted
-  or renamed exercise cell, a syntax error, an exception);
-- ``TIMEOUT``: the check ran past the time limit;
-- ``KERNEL DIED``: the kernel died (the offending cell is reported and skipped).
+Every submission is read and hashed before any is run, and graded from its own
+copy in a private folder. Its code cells run in a separate process (see
+:mod:`igrlib.coursework._runner`) that imported the checks before the student's
+code and reports through a private channel. A cell past ``--timeout`` is
+interrupted; if the interrupt is not answered within a few seconds the process
+group is killed, the cell skipped and the rest re-run (at most
+``MAX_RESTARTS`` times); ``--wall`` caps a whole submission. Anything the
+submission left running is killed before the next one starts. Each
+submission's rows are written to the CSV as soon as it is graded; the files are
+re-hashed at the end.
 
-A submission that is not a valid notebook is reported as such; the other
-submissions are still graded. Submissions are never modified.
+Statuses, one row per exercise: ``PASS``, ``FAIL``, ``TODO`` (the stub still
+raises ``NotImplementedError``), ``ERROR`` (no answer, or the check could not
+run), ``TIMEOUT``, ``KERNEL DIED``. Rows about the notebook as a whole have the
+exercise ``(notebook)`` and no points.
 
-Grading runs the students' code with your permissions: run it in a throwaway
-environment (a container or a separate user account), never on a machine with
-data you care about.
-
-Which exercises a notebook has is read from the student edition's metadata
-(written by :mod:`igrlib.coursework.student`); failing that, from the chapter of the same
-name in ``--reference`` (default ``book/``); failing that, from the submission's
-own ``igr.check`` lines.
+The trust boundary is described on the instructors' page: use ``--sandbox``
+(no network, private ``/tmp`` and process table) or a throwaway environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
+import os
 import pathlib
 import secrets
+import select
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
+from typing import NamedTuple
 
 from .student import find_checks, find_exercises
 
-__all__ = ["grade", "main"]
+__all__ = ["Row", "grade", "main"]
 
 DEFAULT_TIMEOUT = 60  # seconds per cell
+DEFAULT_WALL = 600  # seconds per submission
+GRACE = 2.0  # seconds an interrupted cell has to stop before its process is killed
+MAX_RESTARTS = 4  # process deaths per submission before the rest is given up
+NOTEBOOK = "(notebook)"
+MEMORY_LIMIT = 4 * 2**30  # bytes of address space for a submission's process
+FILE_LIMIT = 256 * 2**20  # bytes of any file it writes
 
 
-def _expected_checks(nb, path, reference):
-    meta = nb.get("metadata", {}).get("igrlib", {}).get("checks")
-    if meta:
-        return [tuple(item) for item in meta]
-    if reference is not None:
-        ref = pathlib.Path(reference) / pathlib.Path(path).name
-        if ref.is_file():
-            import nbformat
+class Row(NamedTuple):
+    """One line of the report."""
 
-            return [(e["check"], e["answer"]) for e in find_exercises(nbformat.read(ref, as_version=4))]
-    return [pair for cell in nb["cells"] if cell["cell_type"] == "code" for pair in find_checks(cell["source"])]
+    exercise: str
+    status: str
+    points: float
+    max_points: float
+    message: str
 
 
-def _probe_cell(nbformat, name, answer, marker):
-    """A cell that runs check ``name`` on the student's ``answer`` and prints the verdict as JSON."""
-    code = (
-        "import json as _igr_json\n"
-        "from igrlib.coursework.checks import run_check as _igr_run_check\n"
-        "try:\n"
-        f"    _igr_answer = {answer}\n"
-        "except Exception as _igr_exc:\n"
-        f"    _igr_why = {('could not find the answer ' + answer + ': ')!r}\n"
-        "    _igr_result = ['ERROR', _igr_why + type(_igr_exc).__name__ + ': ' + str(_igr_exc)]\n"
-        "else:\n"
-        f"    _igr_ok, _igr_msg = _igr_run_check({name!r}, _igr_answer)\n"
-        "    _igr_todo = _igr_msg.startswith('TODO: ')\n"
-        "    _igr_status = 'PASS' if _igr_ok else ('TODO' if _igr_todo else 'FAIL')\n"
-        "    _igr_result = [_igr_status, _igr_msg[6:] if _igr_todo else _igr_msg]\n"
-        f"print({marker!r} + _igr_json.dumps([{name!r}] + _igr_result))\n"
-    )
-    return nbformat.v4.new_code_cell(code)
+def one_line(text, limit=300):
+    """``text`` on one line (control characters escaped), at most ``limit`` characters."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _run(nb, timeout, workdir):
-    """Execute ``nb`` in a fresh kernel, cell by cell. Return the index of the cell during
-    which the kernel died, or None."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        record_timing=False,
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
-            try:
-                client.execute_cell(cell, index)
-            except DeadKernelError:
-                return index
-    return None
+def _csv_safe(text):
+    """A CSV field a spreadsheet will not read as a formula."""
+    text = one_line(text, 1000)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _answer_is_valid_python(answer):
-    try:
-        compile(answer, "<answer>", "eval")
-    except (SyntaxError, ValueError, TypeError):
+# --------------------------------------------------------------------------- what is graded
+
+
+def _load(source):
+    import nbformat
+
+    return nbformat.reads(source, as_version=4)
+
+
+def reference_chapters(reference):
+    """``{file name: notebook}`` of the instructor's chapters in folder ``reference``."""
+    import nbformat
+
+    folder = pathlib.Path(reference)
+    if not folder.is_dir():
+        raise ValueError(f"--reference {reference!r} is not a folder of chapter notebooks")
+    return {p.name: nbformat.read(p, as_version=4) for p in sorted(folder.glob("*.ipynb"))}
+
+
+def exercise_list(nb):
+    """``[(check, answer, points)]`` of an instructor's chapter; points from ``metadata.igrlib.points``."""
+    points = nb.get("metadata", {}).get("igrlib", {}).get("points", {})
+    return [(e["check"], e["answer"], float(points.get(e["check"], 1))) for e in find_exercises(nb)]
+
+
+def _chapter_of(nb, path, chapters, chapter):
+    """The reference chapter a submission answers, and notebook-level rows if it is the wrong one."""
+    if chapter is not None:
+        name = chapter
+    elif pathlib.Path(path).name in chapters:
+        name = pathlib.Path(path).name
+    else:
+        name = nb.get("metadata", {}).get("igrlib", {}).get("chapter")
+    if name not in chapters:
+        return None, [
+            Row(
+                NOTEBOOK,
+                "ERROR",
+                0,
+                0,
+                "cannot tell which chapter this is; name the file as the chapter or pass --chapter",
+            )
+        ]
+    own = {n for cell in nb.cells if cell.cell_type == "code" for n, _ in find_checks(cell.source)}
+    mine = {e[0] for e in exercise_list(chapters[name])}
+    if own and not own & mine:
+        others = [c for c, ref in chapters.items() if own & {e[0] for e in exercise_list(ref)}]
+        where = f"of {others[0]}" if others else "of no chapter in the reference"
+        return name, [Row(NOTEBOOK, "ERROR", 0, 0, f"this is the notebook {where}, not of {name}")]
+    return name, []
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _limits():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def sandbox_available():
+    """Whether ``--sandbox`` works here (unprivileged user, network, pid and mount namespaces)."""
+    if shutil.which("unshare") is None:
         return False
-    return True
+    probe = subprocess.run(["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "true"], capture_output=True)
+    return probe.returncode == 0
 
 
-def grade(path, *, timeout=DEFAULT_TIMEOUT, reference="book"):
-    """Grade one submission.
+def _command(sandbox):
+    runner = [sys.executable, "-I", "-m", "igrlib.coursework._runner"]
+    if not sandbox:
+        return runner
+    # new user, network, pid and mount namespaces: no network, only its own processes in /proc
+    # (all killed with it), every file system read-only but an empty private /tmp, its working folder
+    script = (
+        'for m in $(findmnt -rn -o TARGET); do mount -o remount,bind,ro "$m" 2>/dev/null; done; '
+        "mount -t tmpfs -o size=256m none /tmp && mkdir /tmp/work && cd /tmp/work && "
+        'export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && exec "$@"'
+    )
+    return ["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "--kill-child", "sh", "-c", script, "sh", *runner]
+
+
+def _copy_font_cache(target):
+    """Give the submission its own copy of matplotlib's font cache (building one takes seconds)."""
+    target.mkdir(exist_ok=True)
+    try:
+        from matplotlib import get_cachedir
+    except ImportError:
+        return
+    for cache in pathlib.Path(get_cachedir()).glob("fontlist*.json"):
+        shutil.copy(cache, target / cache.name)
+
+
+class _Run:
+    """One process running a job; ``events`` yields its messages until it ends or goes quiet."""
+
+    def __init__(self, job, workdir, sandbox):
+        workdir = pathlib.Path(workdir)
+        self.nonce = secrets.token_hex(16)
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OPENBLAS_NUM_THREADS")}
+        env.update(HOME=str(workdir), MPLBACKEND="Agg", TMPDIR=str(workdir), MPLCONFIGDIR=str(workdir / ".mpl"))
+        _copy_font_cache(workdir / ".mpl")
+        self.proc = subprocess.Popen(
+            _command(sandbox),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_limits,
+        )
+        self.buffer = b""
+        try:
+            self.proc.stdin.write(json.dumps({**job, "nonce": self.nonce}).encode())
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+
+    def next(self, deadline):
+        """The next message, ``None`` at the end of the output, or ``"quiet"`` past ``deadline``."""
+        prefix = self.nonce.encode()
+        while True:
+            if b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                if line.startswith(prefix):
+                    try:
+                        return json.loads(line[len(prefix) :])
+                    except ValueError:
+                        continue
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "quiet"
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    return None
+                self.buffer += chunk
+
+    def interrupt(self):
+        try:
+            os.kill(self.proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+def _become_subreaper():
+    """Make orphans of the submissions our children, so that :func:`_kill_leftovers` finds them
+    (this process stays a subreaper: orphans of its other descendants become its children too)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _children():
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if stat[stat.rindex(")") + 2 :].split()[1] == me:
+                found.append(int(entry))
+    return found
+
+
+def _kill_leftovers(keep=()):
+    """Kill every child of this process not in ``keep`` (with the subreaper, everything a submission left)."""
+    if not os.path.isdir("/proc"):
+        return
+    for _ in range(20):
+        victims = [pid for pid in _children() if pid not in keep]
+        if not victims:
+            return
+        for pid in victims:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra):
+    """Run the cells and the probes; return (cell notes, probe verdicts, notebook rows)."""
+    cells_ended, verdicts, rows = {}, {}, []
+    skip, done = set(), set()
+    start = time.monotonic()
+    _become_subreaper()
+    keep = set(_children()) if os.path.isdir("/proc") else set()  # the caller's own children stay
+    for _ in range(MAX_RESTARTS + 1):
+        job = {"cells": cells, "skip": sorted(skip), "probes": probes, "done": sorted(done), "extra": extra}
+        run = _Run(job, workdir, sandbox)
+        current, interrupted, finished = None, False, False
+        deadline = time.monotonic() + 30 + timeout  # start-up: imports
+        while True:
+            hard = start + wall
+            message = run.next(min(deadline, hard))
+            if message == "quiet":
+                if time.monotonic() >= hard:
+                    break
+                if current is None or interrupted:
+                    break  # an interrupt not answered in time, or a process that never started
+                run.interrupt()
+                interrupted, deadline = True, time.monotonic() + GRACE
+                continue
+            if message is None:
+                break
+            kind = message.get("kind")
+            if kind == "finished":
+                finished = True
+                break
+            if kind == "start":
+                current = ("cell", message["cell"]) if "cell" in message else ("probe", message["probe"])
+                interrupted, deadline = False, time.monotonic() + timeout
+            elif kind == "end" and current is not None:
+                what, index = current
+                if what == "cell":
+                    cells_ended[index] = ("TIMEOUT" if interrupted else message["ename"], message["evalue"])
+                else:
+                    if interrupted:
+                        verdicts[index] = (
+                            "TIMEOUT",
+                            f"the check did not finish within {timeout:g} s (an endless loop?)",
+                        )
+                    elif message["ename"] is not None:
+                        verdicts[index] = ("ERROR", f"the check raised {message['ename']}: {message['evalue']}")
+                    else:
+                        verdicts[index] = (message["status"], message["message"])
+                    done.add(index)
+                current, deadline = None, time.monotonic() + timeout
+            elif kind == "ready":
+                deadline = time.monotonic() + timeout
+        run.kill()
+        _kill_leftovers(keep)
+        if finished:
+            return cells_ended, verdicts, rows
+        if time.monotonic() >= start + wall:
+            rows.append(Row(NOTEBOOK, "TIMEOUT", 0, 0, f"the submission ran past its wall-clock limit of {wall:g} s"))
+            return cells_ended, verdicts, rows
+        if current is None:
+            rows.append(Row(NOTEBOOK, "ERROR", 0, 0, "the grading process ended before running any cell"))
+            return cells_ended, verdicts, rows
+        what, index = current
+        why = ("TIMEOUT", "ignored the interrupt") if interrupted else ("KERNEL DIED", "")
+        if what == "cell":
+            skip.add(index)
+            cells_ended[index] = why
+        else:
+            done.add(index)
+            verdicts[index] = (
+                ("TIMEOUT", f"the check did not finish within {timeout:g} s and ignored the interrupt")
+                if interrupted
+                else ("KERNEL DIED", "the process died while checking this exercise")
+            )
+    rows.append(
+        Row(NOTEBOOK, "ERROR", 0, 0, f"gave up after {MAX_RESTARTS} restarts; the remaining exercises were not run")
+    )
+    return cells_ended, verdicts, rows
+
+
+# --------------------------------------------------------------------------- grading
+
+
+def grade(
+    path, *, chapters, timeout=DEFAULT_TIMEOUT, wall=DEFAULT_WALL, chapter=None, sandbox=False, extra="", data=None
+):
+    """Grade one submission against the instructor's chapters.
+
+    Parameters
+    ----------
+    path : path-like
+        The submission (used for its name; its bytes are ``data`` if given).
+    chapters : dict
+        ``{file name: notebook}`` from :func:`reference_chapters`.
+    timeout, wall : float
+        Seconds per cell, and for the whole submission.
+    chapter : str, optional
+        The reference chapter's file name; by default the submission's own.
+    sandbox : bool
+        Run the code under ``unshare`` (see :func:`sandbox_available`).
+    extra : str
+        Source of hidden checks (``--extra-checks``), registered with ``register(name)``
+        under an exercise's check name.
+    data : bytes, optional
+        The submission's content, read beforehand.
 
     Returns
     -------
-    list of (check, status, message)
-        One row per exercise; a submission that cannot be run gives one row with check ``"-"``.
+    list of Row
+        One row per exercise (hidden checks as ``hidden:<name>``), then notebook-level rows.
     """
-    import nbformat
-
     path = pathlib.Path(path)
+    if data is None:
+        data = path.read_bytes()
     try:
-        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        nb = _load(data.decode("utf-8"))
+        cells = [c.source for c in nb.cells if c.cell_type == "code"]
     except Exception as exc:  # unreadable, not JSON, not a notebook
-        return [("-", "ERROR", f"not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")]
-
-    expected = _expected_checks(nb, path, reference)
+        return [Row(NOTEBOOK, "ERROR", 0, 0, f"not a valid notebook ({type(exc).__name__}: {one_line(exc, 200)})")]
+    name, rows = _chapter_of(nb, path, chapters, chapter)
+    if name is None or rows:
+        return rows
+    expected = exercise_list(chapters[name])
     if not expected:
-        return [("-", "ERROR", "no exercises found to grade")]
+        return [Row(NOTEBOOK, "ERROR", 0, 0, f"the reference chapter {name} has no exercises")]
+    points = {check: p for check, _, p in expected}
+    probes = [[check, answer] for check, answer, _ in expected]
+    if extra:
+        probes += [["hidden:" + check, answer] for check, answer, _ in expected]
 
-    marker = f"@@igrlib-grade-{secrets.token_hex(8)}@@"
-    bad = [(name, "ERROR", f"the answer {answer!r} is not a Python expression") for name, answer in expected
-           if not _answer_is_valid_python(answer)]
-    probes = [(name, answer) for name, answer in expected if _answer_is_valid_python(answer)]
-    n_own = len(nb.cells)
-    nb.cells += [_probe_cell(nbformat, name, answer, marker) for name, answer in probes]
-
-    notes = {}
-    skipped = set()
     with tempfile.TemporaryDirectory(prefix="igrlib-grade-") as workdir:
-        for _ in range(len(nb.cells) + 1):  # each kernel death removes one cell: bounded
-            for cell in nb.cells:
-                cell["outputs"] = []
-            died = _run(nb, timeout, workdir)
-            if died is None:
-                break
-            if died >= n_own:
-                name = probes[died - n_own][0]
-                notes[name] = ("KERNEL DIED", "the kernel died while checking this exercise")
-            else:
-                skipped.add(died)
-            nb.cells[died] = nbformat.v4.new_code_cell("pass  # skipped by the grader: the kernel died here")
+        os.chmod(workdir, 0o700)
+        (pathlib.Path(workdir) / "submission.ipynb").write_bytes(data)
+        cells_ended, verdicts, nb_rows = _execute(
+            cells, probes, timeout=timeout, wall=wall, workdir=workdir, sandbox=sandbox, extra=extra
+        )
 
-    rows = list(bad)
-    for offset, (name, _) in enumerate(probes):
-        if name in notes:
-            rows.append((name, *notes[name]))
-            continue
-        cell = nb.cells[n_own + offset]
-        verdict = None
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                for line in out.get("text", "").splitlines():
-                    if line.startswith(marker):
-                        verdict = json.loads(line[len(marker) :])
-            elif out.get("output_type") == "error" and out.get("ename") == "KeyboardInterrupt":
-                verdict = [name, "TIMEOUT", f"the check did not finish within {timeout} s (an endless loop?)"]
-        if verdict is None:
-            verdict = [name, "ERROR", "the check produced no verdict"]
-        rows.append(tuple(verdict))
-    for index, cell in enumerate(nb.cells[:n_own]):
-        for out in cell.get("outputs", []):
-            expected = ("NotImplementedError", "KeyboardInterrupt")  # unfilled stubs; time-outs, reported above
-            if out.get("output_type") == "error" and out.get("ename") not in expected:
-                rows.append(("-", "ERROR", f"cell {index + 1} raised {out['ename']}: {out.get('evalue', '')}"[:300]))
-    if skipped:
-        cells = ", ".join(str(i + 1) for i in sorted(skipped))
-        rows.append(("-", "KERNEL DIED", f"the kernel died in cell(s) {cells}; they were skipped and the rest re-run"))
-    return rows
+    troubled = {i: v for i, v in cells_ended.items() if v[0] not in (None, "NotImplementedError")}
+    rows = []
+    for index, (check, _answer) in enumerate(probes):
+        status, message = verdicts.get(index, ("ERROR", "not run"))
+        hidden = check.startswith("hidden:")
+        if hidden and status == "ERROR" and message.startswith("no check named"):
+            continue  # no hidden check for this exercise
+        if status != "PASS" and troubled and "could not find the answer" in message:
+            message += "; " + ", ".join(f"cell {i + 1}: {v[0]}" for i, v in sorted(troubled.items()))
+        full = points[check.removeprefix("hidden:")] if not hidden else 1.0
+        rows.append(Row(check, status, full if status == "PASS" else 0.0, full, one_line(message)))
+    for index, (ename, evalue) in sorted(troubled.items()):
+        if ename == "TIMEOUT":
+            text = f"cell {index + 1} did not finish within {timeout:g} s" + (f" ({evalue})" if evalue else "")
+            rows.append(Row(NOTEBOOK, "TIMEOUT", 0, 0, text))
+        elif ename == "KERNEL DIED":
+            rows.append(
+                Row(NOTEBOOK, "KERNEL DIED", 0, 0, f"the process died in cell {index + 1}; skipped, the rest re-run")
+            )
+        else:
+            rows.append(Row(NOTEBOOK, "ERROR", 0, 0, one_line(f"cell {index + 1} raised {ename}: {evalue}")))
+    return rows + nb_rows
 
 
 def _table(rows):
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+    rows = [[one_line(v, 300) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def gradescope_results(results):
+    """The Gradescope autograder ``results.json`` content for one submission's rows."""
+    tests = []
+    for row in results:
+        if row.exercise == NOTEBOOK:
+            tests.append(
+                {
+                    "name": "notebook",
+                    "score": 0,
+                    "max_score": 0,
+                    "status": "failed",
+                    "output": f"{row.status}: {row.message}",
+                    "visibility": "visible",
+                }
+            )
+        else:
+            tests.append(
+                {
+                    "name": row.exercise,
+                    "score": row.points,
+                    "max_score": row.max_points,
+                    "status": "passed" if row.status == "PASS" else "failed",
+                    "output": f"{row.status}: {row.message}",
+                    "visibility": "after_published" if row.exercise.startswith("hidden:") else "visible",
+                }
+            )
+    return {"score": sum(t["score"] for t in tests), "tests": tests}
+
+
+COLUMNS = ["submission", "exercise", "status", "points", "max_points", "message"]
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m igrlib.coursework.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", nargs="+", help="submitted .ipynb files")
     parser.add_argument("--csv", metavar="FILE", help="also write the results as CSV (one row per exercise)")
+    parser.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json (one submission)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="time limit per cell, in seconds")
-    parser.add_argument("--reference", default="book", help="folder of the original chapters (default: book)")
+    parser.add_argument("--wall", type=float, default=DEFAULT_WALL, help="time limit per submission, in seconds")
+    parser.add_argument("--reference", default="book", help="folder of the instructor's chapters (default: book)")
+    parser.add_argument("--chapter", help="grade every submission as this chapter (a file name in --reference)")
+    parser.add_argument("--extra-checks", metavar="FILE", help="hidden checks, run after the public ones")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run each submission without network, with a "
+        "private /tmp and process table (needs unshare and user namespaces)",
+    )
     args = parser.parse_args(argv)
-    if args.timeout <= 0:
-        parser.error("--timeout must be positive")
+    for option in ("timeout", "wall"):
+        if not getattr(args, option) > 0:
+            parser.error(f"--{option} must be positive")
+    if args.gradescope and len(args.submissions) != 1:
+        parser.error("--gradescope takes exactly one submission")
+    if args.sandbox and not sandbox_available():
+        parser.error("--sandbox: unshare with user namespaces is not available on this machine")
+    try:
+        chapters = reference_chapters(args.reference)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.chapter is not None and args.chapter not in chapters:
+        parser.error(f"--chapter {args.chapter!r} is not a notebook in --reference {args.reference!r}")
+    extra = ""
+    if args.extra_checks:
+        try:
+            extra = pathlib.Path(args.extra_checks).read_text(encoding="utf-8")
+            compile(extra, args.extra_checks, "exec")
+        except (OSError, UnicodeDecodeError, SyntaxError) as exc:
+            parser.error(f"--extra-checks {args.extra_checks!r}: {exc}")
 
-    all_rows = []
+    # read and hash every submission before running any
+    contents = {}
     for sub in args.submissions:
-        rows = grade(sub, timeout=args.timeout, reference=args.reference)
-        passed = sum(status == "PASS" for _, status, _ in rows)
-        graded = sum(name != "-" for name, _, _ in rows)
-        print(f"\n{sub}: {passed}/{graded} exercises pass")
-        print(_table([("exercise", "status", "message"), *rows]))
+        try:
+            contents[sub] = pathlib.Path(sub).read_bytes()
+        except OSError as exc:
+            contents[sub] = exc
+    digests = {s: hashlib.sha256(d).hexdigest() for s, d in contents.items() if isinstance(d, bytes)}
+    outputs = [pathlib.Path(p).resolve() for p in (args.csv, args.gradescope) if p]
+    _become_subreaper()
+
+    def write_csv(rows):
+        if args.csv:
+            with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(COLUMNS)
+                writer.writerows([[_csv_safe(f"{v:g}" if isinstance(v, float) else v) for v in row] for row in rows])
+
+    all_rows, last = [], []
+    write_csv(all_rows)
+    for sub, data in contents.items():
+        if isinstance(data, Exception):
+            rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"cannot read the file: {data}")]
+        else:
+            rows = grade(
+                sub,
+                chapters=chapters,
+                timeout=args.timeout,
+                wall=args.wall,
+                chapter=args.chapter,
+                sandbox=args.sandbox,
+                extra=extra,
+                data=data,
+            )
+        last = rows
+        graded = [r for r in rows if r.exercise != NOTEBOOK]
+        score = sum(r.points for r in graded)
+        print(
+            f"\n{one_line(sub)}: {sum(r.status == 'PASS' for r in graded)}/{len(graded)} exercises pass, "
+            f"{score:g}/{sum(r.max_points for r in graded):g} points"
+        )
+        print(
+            _table(
+                [
+                    ("exercise", "status", "points", "message"),
+                    *[(r.exercise, r.status, f"{r.points:g}/{r.max_points:g}", r.message) for r in rows],
+                ]
+            )
+        )
         all_rows += [(sub, *row) for row in rows]
-    if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["submission", "exercise", "status", "message"])
-            writer.writerows(all_rows)
-        print(f"\nwrote {args.csv}")
+        write_csv(all_rows)  # rows of each submission as soon as it is graded
+    changed = [s for s, d in digests.items() if _digest(s) != d]
+    for sub in changed:
+        row = Row(NOTEBOOK, "ERROR", 0, 0, "the submission file changed while grading; its grade is not trusted")
+        all_rows.append((sub, *row))
+        print(f"\n{one_line(sub)}: ERROR {row.message}")
+    write_csv(all_rows)  # once more, after every submission's processes are gone
+    if args.gradescope:
+        pathlib.Path(args.gradescope).write_text(json.dumps(gradescope_results(last), indent=2), encoding="utf-8")
+    for path in outputs:
+        print(f"\nwrote {path}")
     return 0
+
+
+def _digest(path):
+    try:
+        return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import argparse
 import ast
 import copy
 import pathlib
+import re
 import sys
 
 __all__ = ["find_checks", "find_exercises", "student_edition", "write_student_edition"]
@@ -108,15 +109,61 @@ def check_stub_matches_solution(exercise):
         raise ValueError(f"the stub of exercise {name!r} must raise NotImplementedError")
 
 
-def student_edition(nb):
-    """Return the student edition of a notebook (a new object; ``nb`` is not changed)."""
+_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{(solution|solution-start|solution-end)\}")
+
+
+def _strip_solutions(cells):
+    """``cells`` without solution directives, whatever their tags.
+
+    A ``{solution}`` block is cut out of its cell (an unclosed one up to the cell's end);
+    everything from a ``{solution-start}`` to its ``{solution-end}`` is cut, across cells.
+    Cells left empty are dropped.
+    """
+    kept, inside = [], False
+    for cell in cells:
+        lines = _source(cell).splitlines(keepends=True)
+        out, fence = [], None
+        for line in lines:
+            if fence is not None:  # the body of a directive: up to its closing fence
+                stripped = line.strip()
+                if stripped and set(stripped) == {fence[0]} and len(stripped) >= len(fence):
+                    fence = None
+                continue
+            match = _FENCE.match(line)
+            if match:
+                fence, kind = match.group(1), match.group(2)
+                inside = {"solution-start": True, "solution-end": False}.get(kind, inside)
+                continue
+            if not inside:
+                out.append(line)
+        text = "".join(out)
+        if text.strip() or not lines:
+            cell["source"] = text
+            kept.append(cell)
+    if inside:
+        raise ValueError("a {solution-start} directive has no {solution-end}")
+    return kept
+
+
+def student_edition(nb, chapter=None):
+    """Return the student edition of a notebook (a new object; ``nb`` is not changed).
+
+    ``chapter`` (the chapter's file name) is recorded in the metadata, so that the grader can
+    tell which chapter a renamed submission answers.
+    """
     out = copy.deepcopy(nb)
-    out["cells"] = [c for c in out["cells"] if SOLUTION_TAG not in _tags(c)]
+    out["cells"] = _strip_solutions([c for c in out["cells"] if SOLUTION_TAG not in _tags(c)])
+    leaks = [i for i, c in enumerate(out["cells"]) if "{solution" in _source(c)]
+    if leaks:
+        raise ValueError(f"the student edition would still contain a solution directive in cell(s) {leaks}")
     for cell in out["cells"]:
         if cell["cell_type"] == "code" and (EXERCISE_TAG in _tags(cell) or find_checks(_source(cell))):
             cell["outputs"] = []
             cell["execution_count"] = None
-    out["metadata"].setdefault("igrlib", {})["checks"] = [[e["check"], e["answer"]] for e in find_exercises(nb)]
+    meta = out["metadata"].setdefault("igrlib", {})
+    meta["checks"] = [[e["check"], e["answer"]] for e in find_exercises(nb)]
+    if chapter is not None:
+        meta["chapter"] = chapter
     return out
 
 
@@ -140,7 +187,7 @@ def write_student_edition(notebooks, outdir, *, book_dir="book"):
         for exercise in find_exercises(nb):
             check_stub_matches_solution(exercise)
         target = outdir / path.name
-        nbformat.write(student_edition(nb), target)
+        nbformat.write(student_edition(nb, path.name), target)
         written.append(target)
     return written
 

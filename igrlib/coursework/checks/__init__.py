@@ -17,15 +17,20 @@ Each chapter's checks live in a module of this package and are registered with
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
+import inspect
+import numbers
 import os
 import pkgutil
+import sys
 import sysconfig
 import traceback
+import types
 
 __all__ = ["check", "register", "available_checks", "CheckResult"]
 
-_REGISTRY = {}
 
 # Code in these directories is not the student's: igrlib itself, the standard library and the
 # installed packages (numpy, scipy, ...). An error is reported at the last line outside them.
@@ -55,36 +60,171 @@ class CheckResult(tuple):
         return self[0]
 
 
-def register(name):
-    """Decorator: register ``fn(answer) -> (passed, message)`` as the check ``name``."""
+def register(name, *, without=()):
+    """Decorator: register ``fn(answer) -> (passed, message)`` as the check ``name``.
+
+    ``without`` names the routines the exercise asks the student to do without, as
+    ``"module.function"`` strings (``"igrlib.gradient_flow"``, ``"scipy.integrate.solve_ivp"``).
+    While the answer runs they raise ``PermissionError``, and so does every function of the
+    check modules themselves (their helpers and case tables).
+    """
+    without = tuple(without)
+    for routine in without:
+        if not isinstance(routine, str) or "." not in routine:
+            raise ValueError(f"without: {routine!r} is not a 'module.function' name")
 
     def wrap(fn):
-        if name in _REGISTRY and _REGISTRY[name] is not fn:
+        fn.check_name, fn.without = name, without
+        own = fn.__globals__.setdefault("CHECKS", {})  # the defining module's own table, read by _registry()
+        if own.get(name, fn) is not fn:
             raise ValueError(f"a check named {name!r} is registered twice")
-        _REGISTRY[name] = fn
+        own[name] = fn
         return fn
 
     return wrap
 
 
-def _load_all():
+def plain_real(value):
+    """``value`` as a float if it is a plain real number, else None.
+
+    Plain means ``int``, ``float`` or a numpy scalar of those kinds, exactly (no ``bool``, no
+    subclass): a class with a rigged ``__eq__`` or ``__float__`` is not a number here.
+    """
+    kind = type(value)
+    if kind in (int, float) or (
+        kind.__module__ == "numpy"
+        and isinstance(value, (numbers.Real,))
+        and not isinstance(value, (bool, __import__("numpy").bool_))
+    ):
+        return float(value)
+    return None
+
+
+def _blocker(name):
+    def blocked(*args, **kwargs):
+        raise PermissionError(
+            "this exercise asks you to do it yourself, without " + __import__("sys")._getframe().f_code.co_name
+        )
+
+    return blocked.__code__.replace(co_name=name, co_qualname=name)
+
+
+def _resolve(routine):
+    module, _, attr = routine.rpartition(".")
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return None
+    fn = getattr(fn, "_implementation", fn)  # numpy's dispatchers call a Python function
+    return inspect.unwrap(fn)
+
+
+def _check_helpers():
+    """Every function defined in the check modules (their helpers and tables)."""
+    return [
+        f
+        for module in _check_modules()
+        for f in vars(module).values()
+        if isinstance(f, types.FunctionType) and f.__module__ == module.__name__
+    ]
+
+
+@contextlib.contextmanager
+def _blocked(functions, names):
+    saved = []
+    try:
+        for fn, name in zip(functions, names):
+            if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars:
+                saved.append((fn, fn.__code__))
+                fn.__code__ = _blocker(name)
+        yield
+    finally:
+        for fn, code in saved:
+            fn.__code__ = code
+
+
+def _guarded(answer, without):
+    """``answer`` wrapped so that while it runs the routines ``without`` and the checks' helpers raise."""
+    if not callable(answer):
+        return answer
+    routines = [(_resolve(r), r) for r in without]
+    helpers = [(f, "the check's own " + f.__name__) for f in _check_helpers()]
+    functions, names = zip(*([(f, n) for f, n in routines if f is not None] + helpers)) if helpers else ((), ())
+
+    @functools.wraps(answer)
+    def call(*args, **kwargs):
+        with _blocked(functions, names):
+            return answer(*args, **kwargs)
+
+    return call
+
+
+def _check_modules():
+    """The chapter modules of this package (imported on first use), and any other module in it."""
     for info in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{info.name}")
+    return [m for n, m in sorted(sys.modules.items()) if n.startswith(__name__ + ".") and m is not None]
+
+
+def _registry():
+    """``{name: check}`` built afresh from the ``CHECKS`` table of every check module (filled by
+    :func:`register` in the module that defines the check; there is no package-wide registry)."""
+    found = {}
+    for module in _check_modules():
+        for name, fn in getattr(module, "CHECKS", {}).items():
+            if name in found and found[name] is not fn:
+                raise ValueError(f"a check named {name!r} is registered twice")
+            found[name] = fn
+    return found
 
 
 def available_checks():
     """Sorted names of every registered check."""
-    _load_all()
-    return sorted(_REGISTRY)
+    return sorted(_registry())
+
+
+def _collector(registry):
+    """A ``register`` decorator that fills ``registry`` (a dict) instead of the public one."""
+
+    def register_into(name):
+        def wrap(fn):
+            if name in registry:
+                raise ValueError(f"a check named {name!r} is registered twice")
+            registry[name] = fn
+            return fn
+
+        return wrap
+
+    return register_into
+
+
+def _registry_snapshot():
+    """A private copy of every registered check, as ``{name: (fn, without)}`` (the grader takes it
+    before any student code runs)."""
+    return {name: (_copy(fn), fn.without) for name, fn in _registry().items()}
+
+
+def _copy(fn):
+    """A new function object with ``fn``'s code: unaffected if ``fn.__code__`` is swapped later."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    return copy
 
 
 def run_check(name, answer):
     """Run check ``name`` on ``answer`` and return a :class:`CheckResult`; never raises."""
-    _load_all()
-    if name not in _REGISTRY:
-        return CheckResult(False, f"no check named {name!r}; known checks: {', '.join(sorted(_REGISTRY))}")
+    registry = _registry()
+    if name not in registry:
+        return CheckResult(False, f"no check named {name!r}; known checks: {', '.join(sorted(registry))}")
+    return _evaluate(registry[name], answer)
+
+
+def _evaluate(fn, answer, without=None):
+    """Run the check function ``fn`` on ``answer``, with the routines ``without`` (default: the
+    check's own list) unavailable to it; a :class:`CheckResult`, never an exception."""
+    without = getattr(fn, "without", ()) if without is None else without
     try:
-        passed, message = _REGISTRY[name](answer)
+        passed, message = fn(_guarded(answer, without))
     except NotImplementedError:
         return CheckResult(False, "TODO: not attempted yet (the stub still raises NotImplementedError)")
     except Exception as exc:  # the student's code may fail in any way; report it, do not crash

@@ -8,14 +8,13 @@ and :func:`igrlib.gradient_flow`. The messages give hints, never the answer.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from ...flow import gradient_flow
 from ...gd import gd
 from ...losses import quadratic, rosenbrock, two_param
-from . import register
+from . import plain_real, register
 
 __all__ = []
 
@@ -89,12 +88,13 @@ def _first_step_below(lam, lr, tol):
     return int(np.flatnonzero(path <= tol)[0])
 
 
-@register("euler-steps-to-tol")
+@register("euler-steps-to-tol", without=("igrlib.gd", "igrlib.heavy_ball", "igrlib.train"))
 def _steps_to_tol(answer):
     for lam, lr, tol in _steps_cases():
         got = answer(lam, lr, tol)
-        if not isinstance(got, numbers.Real) or isinstance(got, bool):
+        if plain_real(got) is None:
             return False, f"return a number of steps (an int, or math.inf); got {type(got).__name__}"
+        got = plain_real(got)
         want = _first_step_below(lam, lr, tol)
         if math.isinf(want):
             if not (math.isinf(got) and got > 0):

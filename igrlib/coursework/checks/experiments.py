@@ -31,7 +31,21 @@ def _psd_problems():
     return problems
 
 
-@register("experiments-power-iteration")
+@register(
+    "experiments-power-iteration",
+    without=(
+        "igrlib.power_iteration",
+        "igrlib.sharpness",
+        "numpy.linalg.eig",
+        "numpy.linalg.eigh",
+        "numpy.linalg.eigvals",
+        "numpy.linalg.eigvalsh",
+        "numpy.linalg.svd",
+        "scipy.linalg.eigh",
+        "scipy.linalg.eigvalsh",
+        "scipy.sparse.linalg.eigsh",
+    ),
+)
 def _power_iteration(answer):
     for A, v0 in _psd_problems():
         calls = []
@@ -61,20 +75,37 @@ def _power_iteration(answer):
     return True, "your power iteration finds the largest eigenvalue of three fresh matrices from products H v alone"
 
 
-def _crossing_cases():
-    """(t, loss, target, want) with want worked out by hand for each row."""
+def _first_crossing(t, loss, target):
+    """The check's own crossing time of one history (linear interpolation before the first record at
+    or below the target; NaN if none)."""
+    below = np.flatnonzero(loss <= target)
+    if below.size == 0:
+        return np.nan
+    k = below[0]
+    if k == 0:
+        return float(t[0])
+    return float(t[k - 1] + (t[k] - t[k - 1]) * (loss[k - 1] - target) / (loss[k - 1] - loss[k]))
+
+
+def _crossing_cases(rng=None):
+    """(t, loss, targets, want): six hand-made histories (a bounce, a miss, a start below the target,
+    a divergence, an exact hit) and six random ones drawn afresh at every call."""
+    rng = np.random.default_rng() if rng is None else rng
     t = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
     rows = [
-        ([1.0, 0.8, 0.6, 0.4, 0.2, 0.1], 0.5, 2.5),  # halfway between the records at t = 2 and 3
-        ([1.0, 0.2, 0.9, 0.2, 0.1, 0.05], 0.6, 0.5),  # crosses early, bounces back up: the first crossing counts
-        ([1.0, 0.9, 0.8, 0.7, 0.6, 0.55], 0.5, np.nan),  # never reaches the target
-        ([0.3, 0.2, 0.1, 0.1, 0.1, 0.1], 0.5, 0.0),  # already below the target at t = 0
-        ([1.0, 0.7, np.nan, np.nan, np.nan, np.nan], 0.5, np.nan),  # diverged before reaching it
-        ([2.0, 1.0, 0.25, 0.2, 0.1, 0.0], 0.25, 2.0),  # reaches it exactly at a record
+        ([1.0, 0.8, 0.6, 0.4, 0.2, 0.1], 0.5),
+        ([1.0, 0.2, 0.9, 0.2, 0.1, 0.05], 0.6),
+        ([1.0, 0.9, 0.8, 0.7, 0.6, 0.55], 0.5),
+        ([0.3, 0.2, 0.1, 0.1, 0.1, 0.1], 0.5),
+        ([1.0, 0.7, np.nan, np.nan, np.nan, np.nan], 0.5),
+        ([2.0, 1.0, 0.25, 0.2, 0.1, 0.0], 0.25),
     ]
+    for _ in range(6):
+        history = np.cumprod(rng.uniform(0.3, 1.2, size=t.size)) * rng.uniform(0.5, 2.0)
+        rows.append((history.tolist(), float(rng.uniform(0.05, 1.0))))
     loss = np.array([r[0] for r in rows])
-    want = np.array([r[2] for r in rows])
     targets = np.array([r[1] for r in rows])
+    want = np.array([_first_crossing(t, row, target) for row, target in zip(loss, targets)])
     return t, loss, targets, want
 
 
@@ -99,7 +130,7 @@ def _crossing_time(answer):
                 "from the record before it."
             )
     # A stack of histories: one time per row, with the shape of loss[..., 0].
-    stack = loss.reshape(2, 3, t.size)
+    stack = loss[:6].reshape(2, 3, t.size)
     common = 0.5
     rows = [answer(t.copy(), row.copy(), common) for row in stack.reshape(-1, t.size)]
     got = answer(t.copy(), stack.copy(), common)
@@ -107,7 +138,8 @@ def _crossing_time(answer):
         return False, (
             f"for loss of shape (2, 3, {t.size}) return shape (2, 3), one time per history; got {np.shape(got)}"
         )
-    if not np.allclose(np.asarray(got, dtype=float).ravel(), np.asarray(rows, dtype=float), rtol=0, atol=1e-12,
-                       equal_nan=True):
+    if not np.allclose(
+        np.asarray(got, dtype=float).ravel(), np.asarray(rows, dtype=float), rtol=0, atol=1e-12, equal_nan=True
+    ):
         return False, "a stack of histories must give, row by row, the same times as one history at a time"
-    return True, "your crossing times are right on six histories, including a bounce, a miss and a divergence"
+    return True, "your crossing times are right on twelve histories, six of them fresh random ones"

@@ -41,7 +41,16 @@ def _flow_one_step(field, y0, lr):
     return float(sol.y[0, -1])
 
 
-@register("modeq-riccati")
+@register(
+    "modeq-riccati",
+    without=(
+        "igrlib.modified_field",
+        "igrlib.modified_flow",
+        "igrlib.modified_loss",
+        "igrlib.bernoulli_coefficients",
+        "igrlib.principal_field",
+    ),
+)
 def _(answer):
     """``answer(y, lr)``: the modified right-hand side of Euler's method for y' = y^2, up to lr^2."""
     rng = np.random.default_rng(3018)

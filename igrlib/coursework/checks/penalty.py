@@ -67,7 +67,13 @@ def _arc_cases():
     return with_arc, without
 
 
-@register("penalty-stable-arc")
+@register(
+    "penalty-stable-arc",
+    without=(
+        "igrlib.gd",
+        "igrlib.modified_loss",
+    ),
+)
 def _stable_arc(answer):
     with_arc, without = _arc_cases()
     for lr, x, y in with_arc:

@@ -38,8 +38,13 @@ def _quadratic_cases():
     """Fresh (description, A, b, theta0, t) cases: diagonal and general A, with and without b."""
     rng = np.random.default_rng(20240601)
     cases = []
-    for d, diagonal, with_b in [(1, True, True), (2, True, False), (2, False, False), (3, False, True),
-                                (5, False, True)]:
+    for d, diagonal, with_b in [
+        (1, True, True),
+        (2, True, False),
+        (2, False, False),
+        (3, False, True),
+        (5, False, True),
+    ]:
         A = np.diag(rng.uniform(0.2, 3.0, size=d)) if diagonal else _spd(rng, d)
         A = (A + A.T) / 2
         b = rng.normal(size=d) if with_b else np.zeros(d)
@@ -50,7 +55,16 @@ def _quadratic_cases():
     return cases
 
 
-@register("steepest-quadratic-flow")
+@register(
+    "steepest-quadratic-flow",
+    without=(
+        "igrlib.gradient_flow",
+        "igrlib.modified_flow",
+        "igrlib.principal_flow_quadratic",
+        "scipy.integrate.solve_ivp",
+        "scipy.integrate.odeint",
+    ),
+)
 def _quadratic_flow(answer):
     for what, A, b, theta0, t in _quadratic_cases():
         inputs = [A.copy(), b.copy(), theta0.copy(), t.copy()]
@@ -74,10 +88,6 @@ def _quadratic_flow(answer):
     return True, "your exact flow matches the numerical gradient flow on five fresh quadratics (d = 1 to 5)"
 
 
-def _hidden_value(theta):
-    raise ValueError("this check hides loss.value: compute the integral from loss.grad alone")
-
-
 def _dissipation_cases():
     """Fresh (description, loss, theta0, T) cases, none of them from the chapter."""
     rng = np.random.default_rng(20240602)
@@ -90,8 +100,11 @@ def _dissipation_cases():
 
 @register("steepest-dissipation")
 def _dissipation(answer):
+    def hidden_value(theta):  # handed to the answer, so not a module-level helper (those are blocked)
+        raise ValueError("this check hides loss.value: compute the integral from loss.grad alone")
+
     for what, loss, theta0, T in _dissipation_cases():
-        hidden = Loss(_hidden_value, loss.grad, loss.hvp, loss.d3)
+        hidden = Loss(hidden_value, loss.grad, loss.hvp, loss.d3)
         got = answer(hidden, theta0.copy(), T)
         if np.ndim(got) != 0:
             return False, f"return one number, the integral; got an array of shape {np.shape(got)}"
