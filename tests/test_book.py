@@ -53,3 +53,16 @@ def test_notebooks_are_saved_executed_and_clean():
         assert not timed, f"{nb.name}: cells carry timing metadata (use record_timing=False)"
         assert data["metadata"].get("kernelspec", {}).get("name") == "python3", f"{nb.name}: kernelspec must be python3"
         assert "widgets" not in data["metadata"], f"{nb.name}: stored widget state (save with tools/execute.py)"
+
+
+def test_every_figure_has_real_alt_text():
+    # myst-nb writes cell metadata mystnb.image.alt into the <img alt="..."> of the page
+    for nb in NOTEBOOKS:
+        for cell in json.loads(nb.read_text())["cells"]:
+            meta = cell.get("metadata", {}).get("mystnb", {})
+            if cell["cell_type"] != "code" or "figure" not in meta:
+                continue
+            name = meta["figure"].get("name", "?")
+            alt = meta.get("image", {}).get("alt", "")
+            assert len(alt.split()) >= 12, f"{nb.name}: figure {name} needs alt text saying what it shows"
+            assert not re.search(r"\.(png|svg|jpe?g)\b|^fig-", alt), f"{nb.name}: alt text of {name} is a file name"
