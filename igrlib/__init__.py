@@ -20,7 +20,7 @@ from .series import bernoulli_coefficients, exact_modified_matrix
 from .sgd import sgd, sgd_epoch_mean, sgd_modified_loss
 from .train import Run, power_iteration, train
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Loss",

@@ -66,3 +66,14 @@ def test_every_figure_has_real_alt_text():
             alt = meta.get("image", {}).get("alt", "")
             assert len(alt.split()) >= 12, f"{nb.name}: figure {name} needs alt text saying what it shows"
             assert not re.search(r"\.(png|svg|jpe?g)\b|^fig-", alt), f"{nb.name}: alt text of {name} is a file name"
+
+
+def test_one_version_everywhere():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    import igrlib
+
+    assert igrlib.__version__ == version
+    assert re.search(rf"^version: {re.escape(version)}$", (ROOT / "CITATION.cff").read_text(), re.M)
+    assert f"Version {version}." in (ROOT / "_config.yml").read_text()  # the footer of every page
+    assert f"version {version}" in (ROOT / "book" / "intro.md").read_text()  # how to cite
+    assert f"## {version} " in (ROOT / "CHANGELOG.md").read_text()
