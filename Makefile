@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 
-.PHONY: book test install clean student notebooks coursework
+.PHONY: book test install clean student notebooks coursework lab
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ endif
 	$(BIN)/ruff check igrlib tests tools benchmarks site_assets book
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env \
 		--nbval-cell-timeout=300 -rs
+
+# JupyterLab on the book, from the same environment (the sliders are live ipywidgets there).
+# The student edition opens the same way: make student, then open _build/student/ in the file browser.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root) book/01_steepest_descent.ipynb
 
 # The student edition (see book/instructors.md): solutions removed, stubs kept, in _build/student.
 student: $(STAMP)
