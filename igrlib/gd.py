@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from ._validate import as_lr, as_steps, as_theta, checked_grad
+from ._validate import as_lr, as_steps, as_theta, check_output_size, checked_grad, stacked
 
 __all__ = ["gd", "DivergenceWarning", "BLOWUP"]
 
@@ -24,26 +24,6 @@ BLOWUP = 1e100
 
 class DivergenceWarning(RuntimeWarning):
     """Some gradient-descent trajectories diverged; they are NaN from then on."""
-
-
-def _stacked(fn, theta0):
-    """Return a function that evaluates ``fn`` on a stack of points, shape (k, d).
-
-    ``fn`` is used directly when it already maps a stack row by row (as every
-    built-in model does); otherwise it is called once per row.
-    """
-
-    def one_by_one(theta):
-        return np.array([fn(row) for row in theta]).reshape(theta.shape)
-
-    probe = np.stack([theta0, theta0 + 1e-3 * (1.0 + np.abs(theta0))])
-    try:
-        stacked = np.asarray(fn(probe), dtype=float)
-        if stacked.shape == probe.shape and np.allclose(stacked, one_by_one(probe), rtol=1e-9, atol=1e-12):
-            return fn
-    except Exception:  # a function written for one point may fail on a stack in any way
-        pass
-    return one_by_one
 
 
 def gd(loss, theta0, lr, steps):
@@ -91,8 +71,9 @@ def gd(loss, theta0, lr, steps):
     theta0 = as_theta(theta0)
     lr = as_lr(lr)
     steps = as_steps(steps)
+    check_output_size(lr.size * (steps + 1) * theta0.size, "gd")
     checked_grad(loss, theta0)
-    grad = _stacked(loss.grad, theta0)
+    grad = stacked(loss.grad, theta0)
 
     h = lr.reshape(-1, 1)  # one row per learning rate
     theta = np.tile(theta0, (h.shape[0], 1))

@@ -23,18 +23,11 @@ import warnings
 
 import numpy as np
 
-from ._validate import as_lr, as_steps, as_theta, as_times, checked_grad
+from ._validate import as_beta, as_lr, as_steps, as_theta, as_times, check_output_size, checked_grad, stacked
 from .flow import gradient_flow, modified_flow
-from .gd import BLOWUP, DivergenceWarning, _stacked
+from .gd import BLOWUP, DivergenceWarning
 
 __all__ = ["heavy_ball", "heavy_ball_penalty_lr", "heavy_ball_flow"]
-
-
-def _as_beta(beta):
-    arr = np.array(beta, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr >= 1):
-        raise ValueError(f"beta must satisfy 0 <= beta < 1, got {beta!r}")
-    return arr
 
 
 def heavy_ball(loss, theta0, lr, beta, steps, *, v0=None):
@@ -81,16 +74,20 @@ def heavy_ball(loss, theta0, lr, beta, steps, *, v0=None):
     """
     theta0 = as_theta(theta0)
     lr = as_lr(lr)
-    beta = _as_beta(beta)
+    beta = as_beta(beta)
     steps = as_steps(steps)
     checked_grad(loss, theta0)
     v0 = np.zeros_like(theta0) if v0 is None else np.array(v0, dtype=float)
     if v0.shape != theta0.shape or not np.all(np.isfinite(v0)):
         raise ValueError(f"v0 must be a finite array of shape {theta0.shape}, got {v0!r}")
-    shape = np.broadcast_shapes(lr.shape, beta.shape)
+    try:
+        shape = np.broadcast_shapes(lr.shape, beta.shape)
+    except ValueError:
+        raise ValueError(f"lr of shape {lr.shape} and beta of shape {beta.shape} do not broadcast") from None
+    check_output_size(int(np.prod(shape)) * (steps + 1) * theta0.size, "heavy_ball")
     h = np.broadcast_to(lr, shape).reshape(-1, 1)
     b = np.broadcast_to(beta, shape).reshape(-1, 1)
-    grad = _stacked(loss.grad, theta0)
+    grad = stacked(loss.grad, theta0)
 
     theta = np.tile(theta0, (h.shape[0], 1))
     prev = theta - v0
@@ -149,7 +146,7 @@ def heavy_ball_penalty_lr(lr, beta):
     1.9
     """
     h = as_lr(lr, allow_zero=True)
-    beta = _as_beta(beta)
+    beta = as_beta(beta)
     out = h * (1 + beta) / (1 - beta) ** 2
     return float(out) if out.ndim == 0 else out
 
@@ -200,7 +197,7 @@ def heavy_ball_flow(loss, theta0, lr, beta, t, order=1):
     if np.ndim(lr) != 0 or np.ndim(beta) != 0:
         raise ValueError("lr and beta must be single numbers here")
     h = float(as_lr(lr))
-    b = float(_as_beta(beta))
+    b = float(as_beta(beta))
     if isinstance(order, bool) or order not in (0, 1):
         raise ValueError(f"order must be 0 or 1, got {order!r}")
     t = as_times(t) / (1 - b)

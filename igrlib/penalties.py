@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_theta
+from ._validate import as_scalar, as_theta
 from .gd import gd
 from .losses import Loss, hvp
 
@@ -206,9 +206,7 @@ def flooded(loss, flood):
     >>> Lb.grad([1.0]), Lb.grad([0.1])  # above b: descent; below: ascent
     (array([1.]), array([-0.1]))
     """
-    if np.ndim(flood) != 0 or not np.isfinite(flood):
-        raise ValueError(f"flood must be a single finite number, got {flood!r}")
-    b = float(flood)
+    b = as_scalar(flood, "flood")
 
     def sign(theta):
         return np.where(np.asarray(loss.value(theta), dtype=float) > b, 1.0, -1.0)[..., None]

@@ -22,6 +22,9 @@ from ._validate import as_lr
 
 __all__ = ["bernoulli_coefficients", "exact_modified_matrix"]
 
+# The exact recursion costs O(n^2) operations on growing fractions; n = 500 takes seconds.
+MAX_BERNOULLI = 500
+
 
 def bernoulli_coefficients(n):
     r"""The first ``n`` Taylor coefficients of :math:`x / (e^x - 1)`, exactly.
@@ -55,6 +58,8 @@ def bernoulli_coefficients(n):
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
         raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    if n > MAX_BERNOULLI:
+        raise ValueError(f"n must be at most {MAX_BERNOULLI} (exact fractions: n = 500 takes seconds), got {n}")
     B = []
     for m in range(n):
         if m == 0:

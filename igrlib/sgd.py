@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from ._validate import as_lr, as_steps, as_theta, checked_grad
+from ._validate import as_lr, as_steps, as_theta, check_output_size, checked_grad, rowwise, stacked
 from .gd import BLOWUP, DivergenceWarning
 from .losses import Loss, d3, hvp
 
@@ -41,7 +41,8 @@ def _check_losses(losses, theta0):
         raise ValueError("losses must be a non-empty sequence of igrlib Loss objects, one per minibatch")
     for L in losses:
         checked_grad(L, theta0)
-    return losses
+    # a gradient written for one point is evaluated one row at a time
+    return [L._replace(grad=stacked(L.grad, theta0)) for L in losses]
 
 
 def sgd(losses, theta0, lr, epochs, *, rng, runs=1):
@@ -101,6 +102,7 @@ def sgd(losses, theta0, lr, epochs, *, rng, runs=1):
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(0), got {rng!r}")
     m, d = len(losses), theta0.size
+    check_output_size(lr.size * runs * (epochs * m + 1) * d, "sgd")
 
     h = np.repeat(lr.reshape(-1), runs)[:, None]  # one row per (learning rate, run)
     rows = h.shape[0]
@@ -169,9 +171,7 @@ def sgd_epoch_mean(losses, theta0, lr):
     """
     theta0 = as_theta(theta0)
     losses = _check_losses(losses, theta0)
-    if np.ndim(lr) != 0:
-        raise ValueError(f"lr must be a single number, got shape {np.shape(lr)}")
-    h = float(as_lr(lr))
+    h = float(as_lr(lr, scalar=True))
     m = len(losses)
     if m > MAX_EXACT_BATCHES:
         raise ValueError(f"losses: at most {MAX_EXACT_BATCHES} minibatches ({m}! orders would be enumerated)")
@@ -227,10 +227,10 @@ def sgd_modified_loss(losses, lr):
     losses = list(losses)
     if not losses or not all(isinstance(L, Loss) for L in losses):
         raise ValueError("losses must be a non-empty sequence of igrlib Loss objects, one per minibatch")
-    if np.ndim(lr) != 0:
-        raise ValueError(f"lr must be a single number, got shape {np.shape(lr)}")
-    h = float(as_lr(lr, allow_zero=True))
+    h = float(as_lr(lr, allow_zero=True, scalar=True))
     m = len(losses)
+    # a gradient written for one point is evaluated one row at a time on a stack
+    losses = [L._replace(grad=rowwise(L.grad)) for L in losses]
 
     def value(theta):
         theta = np.asarray(theta, dtype=float)

@@ -23,8 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validate import as_floats, as_loss, check_output_size, stacked
 from .gd import BLOWUP, DivergenceWarning
-from .losses import hvp
+from .losses import Loss, hvp
 
 __all__ = ["train", "Run", "power_iteration"]
 
@@ -76,7 +77,9 @@ def power_iteration(loss, theta, *, iters=50, v0=None):
     >>> round(float(lam), 8), abs(v).round(6)
     (4.0, array([0.707107, 0.707107]))
     """
-    theta = np.asarray(theta, dtype=float)
+    theta = as_floats(theta, "theta")
+    if not np.all(np.isfinite(theta)):
+        raise ValueError("theta must be finite")
     if theta.ndim not in (1, 2) or theta.shape[-1] == 0:
         raise ValueError(f"theta must have shape (d,) or (k, d), got {theta.shape}")
     if isinstance(iters, bool) or not isinstance(iters, numbers.Integral) or iters < 1:
@@ -123,6 +126,8 @@ class Run(NamedTuple):
 
 def _batch_arg(name, value, *, integer=False, positive=True, allow_zero=False):
     arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be {'integers' if integer else 'real numbers'}, got {value!r}")
     if integer:
         if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"{name} must be an integer or an array of integers, got {value!r}")
@@ -212,7 +217,8 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
     array([[1.    , 0.64  , 0.4096],
            [1.    , 0.2704,    nan]])
     """
-    theta0 = np.asarray(theta0, dtype=float)
+    as_loss(loss, need_value=True)
+    theta0 = as_floats(theta0, "theta0")
     if theta0.ndim == 0 or theta0.shape[-1] == 0:
         raise ValueError(f"theta0 must have shape (d,) or (..., d), got {theta0.shape}")
     if not np.all(np.isfinite(theta0)):
@@ -240,6 +246,11 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
         return np.broadcast_to(a, shape).reshape(-1)
 
     N = int(np.prod(shape, dtype=int))
+    check_output_size(N * (int(np.max(steps // every, initial=0)) + 1) * (5 + len(record)), "train")
+    if N:  # a loss or record written for one point is evaluated one network at a time
+        start = theta0.reshape(-1, d)[0]
+        loss = Loss(stacked(loss.value, start), stacked(loss.grad, start), loss.hvp, loss.d3)
+        record = {name: stacked(fn, start) for name, fn in record.items()}
     th = np.broadcast_to(theta0, (*shape, d)).reshape(N, d).copy()
     h, n_steps, mus, rec_every = flat(lr), flat(steps), flat(mu), flat(every)
     m = int(np.max(n_steps // rec_every)) + 1 if N else 1
@@ -269,6 +280,8 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
     with np.errstate(over="ignore", invalid="ignore"):
         for n in range(last + 1):
             g = np.asarray(loss.grad(th), dtype=float)
+            if np.shares_memory(g, th):  # the update below works in place on g
+                g = g.copy()
             if event[n]:
                 rec = n % rec_every[active] == 0
                 if rec.any():
@@ -282,7 +295,13 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
                         lam, vecs[idx] = power_iteration(loss, th[rec], iters=iters, v0=vecs[idx])
                         hist["sharpness"][idx, j] = lam
                     for name, fn in record.items():
-                        hist[name][idx, j] = fn(th[rec])
+                        out = np.asarray(fn(th[rec]), dtype=float)
+                        if out.shape != (idx.size,):
+                            raise ValueError(
+                                f"record[{name!r}] must return one number per network, shape ({idx.size},) for "
+                                f"theta of shape {th[rec].shape}, got shape {out.shape}"
+                            )
+                        hist[name][idx, j] = out
                 done = n_steps[active] == n
                 if done.any():
                     final[active[done]] = th[done]

@@ -1,5 +1,8 @@
 """igrlib.mlp: backpropagation and the R-operator against finite differences, stacks, data, bad input."""
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -215,3 +218,40 @@ def test_digits_split_is_fixed_a_partition_and_centred():
 def test_bad_input_raises_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_numbers_are_bitwise_those_of_the_stored_reference():
+    """init, forward, accuracy, loss (value, grad, hvp) and train give exactly the stored numbers.
+
+    ``tests/data/mlp_reference.npz`` was computed before the library's refactor (issue 15);
+    studies computed with that code must reproduce.
+    """
+    ref = np.load(Path(__file__).parent / "data" / "mlp_reference.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        X, y, Xt, yt = igr.digits(200, seed=0)
+    net = igr.MLP((64, 32, 10))
+    th = net.init(np.random.default_rng(0), 3)
+    got = {
+        "init": th,
+        "init_scaled": net.init(np.random.default_rng(1), scale=4.0),
+        "forward": net.forward(th, Xt[:20]),
+        "accuracy": np.asarray(net.accuracy(th, Xt, yt)),
+    }
+    for kind in ("cross_entropy", "squared"):
+        L = net.loss(X, y, kind=kind)
+        v = np.random.default_rng(5).standard_normal(th.shape)
+        got[f"{kind}_value"] = np.asarray(L.value(th))
+        got[f"{kind}_grad"] = L.grad(th)
+        got[f"{kind}_hvp"] = L.hvp(th, v)
+        run = igr.train(
+            L, th[0], np.array([0.05, 0.3]), 20, mu=np.array([0.0, 0.01])[:, None], every=5, sharpness_iters=3,
+            record={"test_acc": lambda t: net.accuracy(t, Xt, yt)},
+        )
+        got[f"{kind}_train_theta"] = run.theta
+        got[f"{kind}_train_steps"] = run.steps
+        for k, val in run.history.items():
+            got[f"{kind}_train_{k}"] = val
+    assert sorted(got) == sorted(ref.files)
+    for k in ref.files:
+        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
