@@ -64,7 +64,7 @@ def machine():
 
 
 def setup(n_train=200, hidden=32, seed=0):
-    X, y, _, _ = igr.digits(n_train)
+    X, y, _, _ = igr.digits(n_train, rng=np.random.default_rng(seed))
     net = igr.MLP((64, hidden, 10))
     return net, net.loss(X, y), X, y
 
@@ -134,7 +134,7 @@ def bench_floor(k=16):
 
 def bench_chunks(k=16, steps=50):
     """Batched training with igr.MLP's stack split into chunks of 4 (the default), 8 or all k networks."""
-    X, y = igr.digits(200)[:2]
+    X, y = igr.digits(200, rng=np.random.default_rng(0))[:2]
     net = igr.MLP((64, 32, 10))
     theta0 = net.init(np.random.default_rng(0))
     lrs = np.geomspace(0.05, 2.0, k)

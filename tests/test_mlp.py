@@ -1,6 +1,5 @@
 """igrlib.mlp: backpropagation and the R-operator against finite differences, stacks, data, bad input."""
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -181,19 +180,27 @@ def test_accuracy_counts_the_largest_output():
 def test_digits_split_is_fixed_a_partition_and_centred():
     from sklearn.datasets import load_digits
 
-    X, y, Xt, yt = igr.digits(150)
-    X2, y2, Xt2, yt2 = igr.digits(150)
+    X, y, Xt, yt = igr.digits(150, rng=np.random.default_rng(0))
+    X2, y2, Xt2, yt2 = igr.digits(150, rng=np.random.default_rng(0))
     assert X.shape == (150, 64) and Xt.shape == (1797 - 150, 64) and y.shape == (150,)
     assert np.array_equal(X, X2) and np.array_equal(yt, yt2)  # the same split every time
     assert_allclose(X.mean(axis=0), 0, atol=1e-14)
-    raw, yr, raw_t, yr_t = igr.digits(150, center=False)
+    raw, yr, raw_t, yr_t = igr.digits(150, rng=np.random.default_rng(0), center=False)
     assert_allclose(raw - X, np.broadcast_to(raw[0] - X[0], raw.shape), atol=1e-15)  # centring is one shift
     # train and test together are exactly the whole data set, each image once
     every = np.column_stack([np.vstack([raw, raw_t]) * 16, np.concatenate([yr, yr_t])])
     full = load_digits()
     want = np.column_stack([full.data, full.target])
     assert np.array_equal(every[np.lexsort(every.T)], want[np.lexsort(want.T)])
-    assert not np.array_equal(igr.digits(150, seed=1)[1], y)
+    assert not np.array_equal(igr.digits(150, rng=np.random.default_rng(1))[1], y)
+
+
+def test_digits_seed_is_deprecated_and_equals_the_generator_it_names():
+    with pytest.warns(DeprecationWarning, match="rng=np.random.default_rng"):
+        old = igr.digits(200, seed=0)
+    new = igr.digits(200, rng=np.random.default_rng(0))
+    for a, b in zip(old, new):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(
@@ -211,8 +218,11 @@ def test_digits_split_is_fixed_a_partition_and_centred():
         (lambda: igr.MLP((3, 2)).init(0), "rng"),
         (lambda: igr.MLP((3, 2)).init(np.random.default_rng(), 0), "k"),
         (lambda: igr.MLP((3, 2)).init(np.random.default_rng(), scale=-1.0), "scale"),
-        (lambda: igr.digits(0), "n_train"),
-        (lambda: igr.digits(1797), "n_train"),
+        (lambda: igr.digits(0, rng=np.random.default_rng(0)), "n_train"),
+        (lambda: igr.digits(1797, rng=np.random.default_rng(0)), "n_train"),
+        (lambda: igr.digits(200), "rng must be a numpy.random.Generator"),
+        (lambda: igr.digits(200, rng=0), "rng must be a numpy.random.Generator"),
+        (lambda: igr.digits(200, rng=np.random.default_rng(0), seed=0), "give rng only"),
     ],
 )
 def test_bad_input_raises_a_clear_error(call, match):
@@ -227,9 +237,7 @@ def test_numbers_are_bitwise_those_of_the_stored_reference():
     studies computed with that code must reproduce.
     """
     ref = np.load(Path(__file__).parent / "data" / "mlp_reference.npz")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        X, y, Xt, yt = igr.digits(200, seed=0)
+    X, y, Xt, yt = igr.digits(200, rng=np.random.default_rng(0))
     net = igr.MLP((64, 32, 10))
     th = net.init(np.random.default_rng(0), 3)
     got = {
