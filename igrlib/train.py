@@ -280,7 +280,7 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
     with np.errstate(over="ignore", invalid="ignore"):
         for n in range(last + 1):
             g = np.asarray(loss.grad(th), dtype=float)
-            if np.shares_memory(g, th):  # the update below works in place on g
+            if np.may_share_memory(g, th):  # the update below works in place on g
                 g = g.copy()
             if event[n]:
                 rec = n % rec_every[active] == 0
