@@ -180,6 +180,9 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
         If positive, record the sharpness too, by this many power iterations
         (:func:`power_iteration`) at each record, warm-started from the previous
         record (the first record, from a random vector, uses 20 times as many).
+        Power iteration finds the eigenvalue of largest modulus: it is the
+        sharpness of :func:`igrlib.sharpness` (the largest eigenvalue) only
+        where no negative eigenvalue is larger in modulus, as near a minimum.
 
     Returns
     -------
