@@ -142,3 +142,45 @@ def test_a_one_point_loss_gives_the_numbers_of_the_stacked_loss(driver):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_allclose(run(alone), run(Q), rtol=1e-10)  # train: hvp by differences
+
+
+E = igr.two_param()
+T2 = np.array([2.8, 3.5])
+A2 = np.array([[2.0, 1.0], [1.0, 3.0]])
+TIMES = np.array([0.0, 0.5, 1.0])
+LRS = np.array([0.01, 0.02])
+STACK = np.array([[2.8, 3.5], [1.0, -1.0]])
+QB = [igr.quadratic([[1.0]], [1.0]), igr.quadratic([[1.0]], [-1.0])]
+CALLS = {
+    "gd": lambda: igr.gd(E, T2, LRS, 5),
+    "heavy_ball": lambda: igr.heavy_ball(E, T2, LRS, np.array([0.5, 0.6]), 5, v0=np.array([0.1, 0.1])),
+    "heavy_ball_flow": lambda: igr.heavy_ball_flow(E, T2, 0.01, 0.5, TIMES),
+    "sam": lambda: igr.sam(E, T2, LRS, 0.05, 5),
+    "sam_gradient": lambda: igr.sam_gradient(E, T2, 0.05),
+    "sgd": lambda: igr.sgd(QB, np.array([0.3]), LRS, 2, rng=np.random.default_rng(0)),
+    "sgd_epoch_mean": lambda: igr.sgd_epoch_mean(QB, np.array([0.3]), 0.1),
+    "train": lambda: igr.train(E, STACK, LRS[:, None], 3, mu=0.1, sharpness_iters=2).theta,
+    "power_iteration": lambda: igr.power_iteration(E, STACK, v0=np.ones((2, 2)))[1],
+    "gradient_flow": lambda: igr.gradient_flow(E, T2, TIMES),
+    "modified_flow": lambda: igr.modified_flow(E, T2, 0.01, TIMES, order=2),
+    "modified_field": lambda: igr.modified_field(E, T2, 0.01, order=2),
+    "hessian": lambda: igr.hessian(E, T2),
+    "sharpness": lambda: np.array([igr.sharpness(E, T2)]),
+    "grad_norm_sq": lambda: igr.grad_norm_sq(E, STACK),
+    "modified_loss": lambda: igr.modified_loss(E, 0.1).hvp(STACK, STACK),
+    "exact_modified_matrix": lambda: igr.exact_modified_matrix(A2, 0.1),
+    "principal_field": lambda: igr.principal_field(igr.quadratic(A2), T2, 0.1),
+    "principal_flow_quadratic": lambda: igr.principal_flow_quadratic(A2, T2, 0.1, TIMES),
+    "principal_factor": lambda: igr.principal_factor(LRS),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_inputs_are_not_modified_and_outputs_share_no_memory_with_them(name):
+    inputs = [T2, A2, TIMES, LRS, STACK]
+    before = [x.copy() for x in inputs]
+    out = np.asarray(CALLS[name]())
+    assert out.size and all(not np.shares_memory(out, x) for x in inputs)
+    out[...] = 0.0
+    for x, b in zip(inputs, before, strict=True):
+        np.testing.assert_array_equal(x, b)
