@@ -24,82 +24,16 @@ from typing import NamedTuple
 import numpy as np
 
 from ._validate import as_floats, as_loss, check_output_size, stacked
+from .curvature import power_iteration
 from .gd import BLOWUP, DivergenceWarning
 from .losses import Loss, hvp
 
-__all__ = ["train", "Run", "power_iteration"]
+__all__ = ["train", "Run", "power_iteration"]  # power_iteration lives in curvature
 
 # The first sharpness record starts the power iteration from a random vector, so it
 # gets this many times ``sharpness_iters`` iterations; later records start from the
 # previous record's vector, which is already close.
 COLD_START = 20
-
-
-def power_iteration(loss, theta, *, iters=50, v0=None):
-    r"""Largest-magnitude Hessian eigenvalue of each network in a stack, by power iteration.
-
-    .. math::
-        v_{j+1} = \frac{H v_j}{\lVert H v_j \rVert}, \qquad
-        \lambda_j = v_j^\top H v_j \to \lambda \text{ of largest } |\lambda|.
-
-    At and near a minimum the Hessian is nearly positive semidefinite and
-    :math:`\lambda` is the sharpness :math:`\lambda_{\max}`. The error shrinks
-    like :math:`|\lambda_2/\lambda_1|^{j}`; a warm start ``v0`` (the vector from
-    a nearby ``theta``) needs few iterations.
-
-    Parameters
-    ----------
-    loss : Loss
-        Uses ``loss.hvp`` (exact when given, else :func:`igrlib.hvp`'s finite difference).
-    theta : array_like, shape (d,) or (k, d)
-    iters : int
-        Number of Hessian-vector products, at least 1.
-    v0 : array_like, shape like ``theta``, optional
-        Start vectors (nonzero). Default: a fixed random vector (seed 0), the
-        same for every row.
-
-    Returns
-    -------
-    lam : float or ndarray, shape (k,)
-        Rayleigh quotient :math:`v^\top H v` at the last vector.
-    v : ndarray, shape like ``theta``
-        The last unit vector, to warm-start the next call.
-
-    References
-    ----------
-    R. von Mises, H. Pollaczek-Geiringer, Praktische Verfahren der
-    Gleichungsaufloesung, ZAMM 9 (1929) 152-164. Chapter *Experiments*.
-
-    Examples
-    --------
-    >>> import igrlib as igr
-    >>> lam, v = igr.power_iteration(igr.quadratic([[3.0, 1.0], [1.0, 3.0]]), [0.0, 0.0], iters=30)
-    >>> round(float(lam), 8), abs(v).round(6)
-    (4.0, array([0.707107, 0.707107]))
-    """
-    theta = as_floats(theta, "theta")
-    if not np.all(np.isfinite(theta)):
-        raise ValueError("theta must be finite")
-    if theta.ndim not in (1, 2) or theta.shape[-1] == 0:
-        raise ValueError(f"theta must have shape (d,) or (k, d), got {theta.shape}")
-    if isinstance(iters, bool) or not isinstance(iters, numbers.Integral) or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {iters!r}")
-    if v0 is None:
-        v = np.broadcast_to(np.random.default_rng(0).standard_normal(theta.shape[-1]), theta.shape).copy()
-    else:
-        v = np.array(v0, dtype=float)
-        if v.shape != theta.shape:
-            raise ValueError(f"v0 must have the shape of theta, {theta.shape}, got {v.shape}")
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    if not np.all(norm > 0) or not np.all(np.isfinite(norm)):
-        raise ValueError("v0 must be finite and nonzero in every row")
-    v = v / norm
-    for _ in range(int(iters)):
-        w = hvp(loss, theta, v)
-        lam = np.sum(v * w, axis=-1)
-        wn = np.linalg.norm(w, axis=-1, keepdims=True)
-        v = np.where(wn > 0, w / np.where(wn > 0, wn, 1.0), v)
-    return (float(lam) if theta.ndim == 1 else lam), v
 
 
 class Run(NamedTuple):
