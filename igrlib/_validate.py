@@ -115,13 +115,44 @@ def as_beta(beta):
     return arr
 
 
+def as_int(n, name, *, minimum=0):
+    """Return ``n`` as an int at least ``minimum`` (0 or 1), or raise; booleans are refused."""
+    kind = "a non-negative integer" if minimum == 0 else "a positive integer"
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
+        raise ValueError(f"{name} must be {kind}, got {n!r}")
+    return int(n)
+
+
 def as_steps(steps, name="steps"):
     """Return ``steps`` as a non-negative int, or raise."""
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
-        raise ValueError(f"{name} must be a non-negative integer, got {steps!r}")
-    if steps < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {steps}")
-    return int(steps)
+    return as_int(steps, name)
+
+
+def as_positive(value, name):
+    """Return ``value`` as one finite positive float, or raise."""
+    x = as_scalar(value, name)
+    if x <= 0:
+        raise ValueError(f"{name} must be a single finite positive number, got {value!r}")
+    return x
+
+
+def as_batch(name, value, *, integer=False, positive=True, allow_zero=False):
+    """Return an array of per-network settings (real numbers or integers), checked, or raise."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be {'integers' if integer else 'real numbers'}, got {value!r}")
+    if integer:
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{name} must be an integer or an array of integers, got {value!r}")
+        arr = arr.astype(np.int64)
+    else:
+        arr = arr.astype(float)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+    low_ok = arr >= 0 if allow_zero else arr > 0
+    if positive and not np.all(low_ok):
+        raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {value!r}")
+    return arr
 
 
 def as_times(t):

@@ -7,12 +7,10 @@ Chapters *Gradient descent is Euler's method* and *The implicit gradient penalty
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse.linalg
 
-from ._validate import as_floats, as_theta
+from ._validate import as_floats, as_int, as_theta
 from .losses import hvp
 
 __all__ = ["hessian", "sharpness", "power_iteration"]
@@ -128,8 +126,7 @@ def power_iteration(loss, theta, *, iters=50, v0=None):
         raise ValueError("theta must be finite")
     if theta.ndim not in (1, 2) or theta.shape[-1] == 0:
         raise ValueError(f"theta must have shape (d,) or (k, d), got {theta.shape}")
-    if isinstance(iters, bool) or not isinstance(iters, numbers.Integral) or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {iters!r}")
+    iters = as_int(iters, "iters", minimum=1)
     if v0 is None:
         v = np.broadcast_to(np.random.default_rng(0).standard_normal(theta.shape[-1]), theta.shape).copy()
     else:

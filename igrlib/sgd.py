@@ -20,12 +20,11 @@ Chapter *Stochastic gradients, momentum and explicit penalties*.
 from __future__ import annotations
 
 import itertools
-import numbers
 import warnings
 
 import numpy as np
 
-from ._validate import as_lr, as_steps, as_theta, check_output_size, checked_grad, rowwise, stacked
+from ._validate import as_int, as_lr, as_steps, as_theta, check_output_size, checked_grad, rowwise, stacked
 from .gd import BLOWUP, DivergenceWarning
 from .losses import Loss, d3, hvp
 
@@ -97,8 +96,7 @@ def sgd(losses, theta0, lr, epochs, *, rng, runs=1):
     losses = _check_losses(losses, theta0)
     lr = as_lr(lr)
     epochs = as_steps(epochs, "epochs")
-    if isinstance(runs, bool) or not isinstance(runs, numbers.Integral) or runs < 1:
-        raise ValueError(f"runs must be a positive integer, got {runs!r}")
+    runs = as_int(runs, "runs", minimum=1)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(0), got {rng!r}")
     m, d = len(losses), theta0.size

@@ -17,13 +17,12 @@ Chapter *Experiments: does a finite learning rate regularise a network?*
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import as_floats, as_loss, check_output_size, stacked
+from ._validate import as_batch, as_floats, as_int, as_loss, check_output_size, stacked
 from .curvature import power_iteration
 from .gd import BLOWUP, DivergenceWarning
 from .losses import Loss, hvp
@@ -56,24 +55,6 @@ class Run(NamedTuple):
     theta: np.ndarray
     steps: np.ndarray
     history: dict
-
-
-def _batch_arg(name, value, *, integer=False, positive=True, allow_zero=False):
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be {'integers' if integer else 'real numbers'}, got {value!r}")
-    if integer:
-        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"{name} must be an integer or an array of integers, got {value!r}")
-        arr = arr.astype(np.int64)
-    else:
-        arr = arr.astype(float)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite, got {value!r}")
-    low_ok = arr >= 0 if allow_zero else arr > 0
-    if positive and not np.all(low_ok):
-        raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {value!r}")
-    return arr
 
 
 def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_iters=0):
@@ -160,16 +141,15 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
         raise ValueError(f"theta0 must have shape (d,) or (..., d), got {theta0.shape}")
     if not np.all(np.isfinite(theta0)):
         raise ValueError("theta0 must be finite")
-    lr = _batch_arg("lr", lr)
-    steps = _batch_arg("steps", steps, integer=True, allow_zero=True)
-    mu = _batch_arg("mu", mu, allow_zero=True)
-    every = _batch_arg("every", every, integer=True)
+    lr = as_batch("lr", lr)
+    steps = as_batch("steps", steps, integer=True, allow_zero=True)
+    mu = as_batch("mu", mu, allow_zero=True)
+    every = as_batch("every", every, integer=True)
     record = dict(record or {})
     for name, fn in record.items():
         if not callable(fn):
             raise ValueError(f"record[{name!r}] must be a function of theta, got {type(fn).__name__}")
-    if isinstance(sharpness_iters, bool) or not isinstance(sharpness_iters, numbers.Integral) or sharpness_iters < 0:
-        raise ValueError(f"sharpness_iters must be a non-negative integer, got {sharpness_iters!r}")
+    sharpness_iters = as_int(sharpness_iters, "sharpness_iters")
     d = theta0.shape[-1]
     try:
         shape = np.broadcast_shapes(theta0.shape[:-1], lr.shape, steps.shape, mu.shape, every.shape)
