@@ -8,23 +8,12 @@ Chapter *Gradient descent is Euler's method*.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from ._divergence import BLOWUP, DivergenceWarning, Rows
 from ._validate import as_lr, as_steps, as_theta, check_output_size, checked_grad, stacked
 
 __all__ = ["gd", "DivergenceWarning", "BLOWUP"]
-
-# An iterate larger than this in any coordinate counts as diverged. No
-# trajectory that converges comes near it, and it stays far below the float
-# overflow at 1.8e308, so the loss functions never overflow on the way there.
-BLOWUP = 1e100
-
-
-class DivergenceWarning(RuntimeWarning):
-    """Some gradient-descent trajectories diverged; they are NaN from then on."""
-
 
 def gd(loss, theta0, lr, steps):
     r"""Run gradient descent for one or many learning rates at once.
@@ -79,21 +68,12 @@ def gd(loss, theta0, lr, steps):
     theta = np.tile(theta0, (h.shape[0], 1))
     path = np.empty((h.shape[0], steps + 1, theta0.size))
     path[:, 0] = theta
-    alive = np.ones(h.shape[0], dtype=bool)
-    diverged_at = np.zeros(h.shape[0], dtype=int)
+    rows = Rows(h.shape[0])
     with np.errstate(over="ignore", invalid="ignore"):
         for n in range(steps):
-            live = np.flatnonzero(alive)
+            live = np.flatnonzero(rows.alive)
             theta[live] = theta[live] - h[live] * grad(theta[live])
-            bad = alive & ~np.all(np.abs(theta) < BLOWUP, axis=1)  # also catches inf and NaN
-            if bad.any():
-                theta[bad] = np.nan
-                diverged_at[bad] = n + 1
-                alive &= ~bad
+            rows.check(theta, n + 1)
             path[:, n + 1] = theta
-
-    if not alive.all():
-        which = ", ".join(f"lr={h[i, 0]:.6g} (step {diverged_at[i]})" for i in np.flatnonzero(~alive))
-        message = f"gd diverged for {which}; those trajectories are NaN from then on"
-        warnings.warn(message, DivergenceWarning, stacklevel=2)
+    rows.warn("gd", lambda i: f"lr={h[i, 0]:.6g}")
     return path.reshape(*lr.shape, steps + 1, theta0.size)

@@ -19,13 +19,11 @@ of gradient descent with that learning rate (Ghosh, Lyu, Zhang & Wang, ICLR
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
+from ._divergence import Rows
 from ._validate import as_beta, as_lr, as_steps, as_theta, as_times, check_output_size, checked_grad, stacked
 from .flow import gradient_flow, modified_flow
-from .gd import BLOWUP, DivergenceWarning
 
 __all__ = ["heavy_ball", "heavy_ball_penalty_lr", "heavy_ball_flow"]
 
@@ -93,23 +91,15 @@ def heavy_ball(loss, theta0, lr, beta, steps, *, v0=None):
     prev = theta - v0
     path = np.empty((h.shape[0], steps + 1, theta0.size))
     path[:, 0] = theta
-    alive = np.ones(h.shape[0], dtype=bool)
+    rows = Rows(h.shape[0])
     with np.errstate(over="ignore", invalid="ignore"):
         for n in range(steps):
-            live = np.flatnonzero(alive)
+            live = np.flatnonzero(rows.alive)
             new = theta[live] - h[live] * grad(theta[live]) + b[live] * (theta[live] - prev[live])
             prev[live], theta[live] = theta[live], new
-            bad = alive & ~np.all(np.abs(theta) < BLOWUP, axis=1)
-            if bad.any():
-                theta[bad] = np.nan
-                alive &= ~bad
+            rows.check(theta, n + 1)
             path[:, n + 1] = theta
-    if not alive.all():
-        warnings.warn(
-            f"heavy_ball diverged in {np.count_nonzero(~alive)} of {h.shape[0]} runs; NaN from then on",
-            DivergenceWarning,
-            stacklevel=2,
-        )
+    rows.warn("heavy_ball", lambda i: f"lr={h[i, 0]:.6g} beta={b[i, 0]:.6g}")
     return path.reshape(*shape, steps + 1, theta0.size)
 
 

@@ -20,12 +20,11 @@ Chapter *Stochastic gradients, momentum and explicit penalties*.
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 
+from ._divergence import Rows
 from ._validate import as_int, as_lr, as_steps, as_theta, check_output_size, checked_grad, rowwise, stacked
-from .gd import BLOWUP, DivergenceWarning
 from .losses import Loss, d3, hvp
 
 __all__ = ["sgd", "sgd_epoch_mean", "sgd_modified_loss"]
@@ -107,29 +106,21 @@ def sgd(losses, theta0, lr, epochs, *, rng, runs=1):
     theta = np.tile(theta0, (rows, 1))
     path = np.empty((rows, epochs * m + 1, d))
     path[:, 0] = theta
-    alive = np.ones(rows, dtype=bool)
+    alive = Rows(rows)
     with np.errstate(over="ignore", invalid="ignore"):
         for e in range(epochs):
             order = rng.permuted(np.tile(np.arange(m), (rows, 1)), axis=1)
             for j in range(m):
                 g = np.empty_like(theta)
                 for k in range(m):
-                    sel = np.flatnonzero((order[:, j] == k) & alive)
+                    sel = np.flatnonzero((order[:, j] == k) & alive.alive)
                     if sel.size:
                         g[sel] = losses[k].grad(theta[sel])
-                live = np.flatnonzero(alive)
+                live = np.flatnonzero(alive.alive)
                 theta[live] = theta[live] - h[live] * g[live]
-                bad = alive & ~np.all(np.abs(theta) < BLOWUP, axis=1)
-                if bad.any():
-                    theta[bad] = np.nan
-                    alive &= ~bad
+                alive.check(theta, e * m + j + 1)
                 path[:, e * m + j + 1] = theta
-    if not alive.all():
-        warnings.warn(
-            f"sgd diverged in {np.count_nonzero(~alive)} of {rows} runs; those are NaN from then on",
-            DivergenceWarning,
-            stacklevel=2,
-        )
+    alive.warn("sgd", lambda i: f"lr={h[i, 0]:.6g} run {i % runs}")
     return path.reshape(*lr.shape, runs, epochs * m + 1, d)
 
 

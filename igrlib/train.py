@@ -17,14 +17,13 @@ Chapter *Experiments: does a finite learning rate regularise a network?*
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import numpy as np
 
+from ._divergence import BLOWUP, warn_diverged
 from ._validate import as_batch, as_floats, as_int, as_loss, check_output_size, stacked
 from .curvature import power_iteration
-from .gd import BLOWUP, DivergenceWarning
 from .losses import Loss, hvp
 
 __all__ = ["train", "Run", "power_iteration"]  # power_iteration lives in curvature
@@ -240,9 +239,6 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
                 if active.size == 0:
                     break
                 h_col, pen, two_mu = per_active()
-    if diverged:
-        which = ", ".join(f"lr={a:.4g} mu={b:.4g} (step {s})" for a, b, s in diverged)
-        message = f"train diverged for {which}; those networks are NaN from then on"
-        warnings.warn(message, DivergenceWarning, stacklevel=2)
+    warn_diverged("train", [(f"lr={a:.6g} mu={b:.6g}", s) for a, b, s in diverged])
     hist = {k: v.reshape(*shape, m) for k, v in hist.items()}
     return Run(final.reshape(*shape, d), taken.reshape(shape), hist)
