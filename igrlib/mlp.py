@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import as_int
 from .losses import Loss
 
 __all__ = ["MLP", "digits"]
@@ -63,6 +64,10 @@ class MLP:
     ----------
     sizes : sequence of int
         Input size, hidden sizes, number of outputs; at least two entries, all positive.
+    chunk_elements : int, optional
+        A stack of networks is computed in chunks whose activations hold at most
+        this many numbers (default :data:`CHUNK_ELEMENTS`); the results do not
+        depend on it, only the speed.
 
     Attributes
     ----------
@@ -91,8 +96,10 @@ class MLP:
     """
 
     sizes: tuple
+    chunk_elements: int = CHUNK_ELEMENTS
 
     def __post_init__(self):
+        as_int(self.chunk_elements, "chunk_elements", minimum=1)
         sizes = tuple(self.sizes)
         ok = len(sizes) >= 2 and all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes
@@ -219,7 +226,7 @@ class MLP:
         """
         th, batch = self._stack(theta)
         X1 = self._with_ones(self._inputs(X))
-        chunk = max(1, CHUNK_ELEMENTS // (X1.shape[0] * (max(self.sizes[1:]) + 1)))
+        chunk = max(1, self.chunk_elements // (X1.shape[0] * (max(self.sizes[1:]) + 1)))
         parts = [self._forward(self._blocks(th[i : i + chunk]), X1)[1] for i in range(0, len(th), chunk)]
         z = np.concatenate(parts) if parts else np.empty((0, X1.shape[0], self.sizes[-1]))
         return z.reshape(*batch, *z.shape[1:])
@@ -279,7 +286,7 @@ class MLP:
             np.divide(p, s[..., None], out=p)
             return p, np.log(s) + shift[..., 0]
 
-        chunk = max(1, CHUNK_ELEMENTS // (n * (max(self.sizes[1:]) + 1)))
+        chunk = max(1, self.chunk_elements // (n * (max(self.sizes[1:]) + 1)))
 
         def chunked(kernel, th, *more):
             if th.shape[0] <= chunk:

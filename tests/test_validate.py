@@ -117,6 +117,7 @@ BAD = [
     (lambda: igr.flooded(Q, [0.1, 0.2]), "flood must be a single finite number"),
     # item 5: no end
     (lambda: igr.bernoulli_coefficients(10**6), "n must be at most 500"),
+    (lambda: igr.MLP((2, 2), chunk_elements=0), "chunk_elements must be a positive integer"),
 ]
 
 
