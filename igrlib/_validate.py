@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -121,6 +122,18 @@ def as_int(n, name, *, minimum=0):
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
         raise ValueError(f"{name} must be {kind}, got {n!r}")
     return int(n)
+
+
+def start_rng(rng, who):
+    """Return the Generator ``rng``; ``None`` gives the old start, ``default_rng(0)``, and a DeprecationWarning."""
+    if rng is None:
+        # stacklevel 1: hidden by Python's default filters in notebooks, shown by pytest
+        message = f"{who} without rng is deprecated; pass rng=np.random.default_rng(0) for the same random start"
+        warnings.warn(message, DeprecationWarning, stacklevel=1)
+        return np.random.default_rng(0)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(0), got {rng!r}")
+    return rng
 
 
 def as_steps(steps, name="steps"):

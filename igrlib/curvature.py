@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse.linalg
 
-from ._validate import as_floats, as_int, as_theta
+from ._validate import as_floats, as_int, as_theta, start_rng
 from .losses import hvp
 
 __all__ = ["hessian", "sharpness", "power_iteration"]
@@ -79,7 +79,7 @@ def sharpness(loss, theta):
     return float(scipy.sparse.linalg.eigsh(op, k=1, which="LA", tol=1e-8, return_eigenvectors=False)[0])
 
 
-def power_iteration(loss, theta, *, iters=50, v0=None):
+def power_iteration(loss, theta, *, iters=50, v0=None, rng=None):
     r"""Largest-magnitude Hessian eigenvalue of each network in a stack, by power iteration.
 
     .. math::
@@ -99,8 +99,11 @@ def power_iteration(loss, theta, *, iters=50, v0=None):
     iters : int
         Number of Hessian-vector products, at least 1.
     v0 : array_like, shape like ``theta``, optional
-        Start vectors (nonzero). Default: a fixed random vector (seed 0), the
-        same for every row.
+        Start vectors (nonzero). Default: one random vector drawn from ``rng``,
+        the same for every row.
+    rng : numpy.random.Generator, optional
+        Draws the start vector when ``v0`` is not given. Left out (deprecated),
+        it is ``np.random.default_rng(0)``.
 
     Returns
     -------
@@ -117,7 +120,8 @@ def power_iteration(loss, theta, *, iters=50, v0=None):
     Examples
     --------
     >>> import igrlib as igr
-    >>> lam, v = igr.power_iteration(igr.quadratic([[3.0, 1.0], [1.0, 3.0]]), [0.0, 0.0], iters=30)
+    >>> L = igr.quadratic([[3.0, 1.0], [1.0, 3.0]])
+    >>> lam, v = igr.power_iteration(L, [0.0, 0.0], iters=30, rng=np.random.default_rng(0))
     >>> round(float(lam), 8), abs(v).round(6)
     (4.0, array([0.707107, 0.707107]))
     """
@@ -128,7 +132,8 @@ def power_iteration(loss, theta, *, iters=50, v0=None):
         raise ValueError(f"theta must have shape (d,) or (k, d), got {theta.shape}")
     iters = as_int(iters, "iters", minimum=1)
     if v0 is None:
-        v = np.broadcast_to(np.random.default_rng(0).standard_normal(theta.shape[-1]), theta.shape).copy()
+        rng = start_rng(rng, "power_iteration")
+        v = np.broadcast_to(rng.standard_normal(theta.shape[-1]), theta.shape).copy()
     else:
         v = np.array(v0, dtype=float)
         if v.shape != theta.shape:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._divergence import BLOWUP, warn_diverged
-from ._validate import as_batch, as_floats, as_int, as_loss, check_output_size, stacked
+from ._validate import as_batch, as_floats, as_int, as_loss, check_output_size, stacked, start_rng
 from .curvature import power_iteration
 from .losses import Loss, hvp
 
@@ -56,7 +56,7 @@ class Run(NamedTuple):
     history: dict
 
 
-def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_iters=0):
+def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_iters=0, rng=None):
     r"""Full-batch gradient descent on many networks at once, with an optional explicit gradient penalty.
 
     .. math::
@@ -97,6 +97,9 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
         Power iteration finds the eigenvalue of largest modulus: it is the
         sharpness of :func:`igrlib.sharpness` (the largest eigenvalue) only
         where no negative eigenvalue is larger in modulus, as near a minimum.
+    rng : numpy.random.Generator, optional
+        Draws the power iteration's first start vector (used only with
+        ``sharpness_iters``). Left out (deprecated), it is ``np.random.default_rng(0)``.
 
     Returns
     -------
@@ -174,7 +177,9 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
     hist = {name: np.full((N, m), np.nan) for name in ["step", "time", *names]}
     final = np.full((N, d), np.nan)
     taken = n_steps.copy()
-    vecs = np.broadcast_to(np.random.default_rng(0).standard_normal(d), (N, d)).copy() if sharpness_iters else None
+    vecs = None
+    if sharpness_iters:
+        vecs = np.broadcast_to(start_rng(rng, "train with sharpness_iters").standard_normal(d), (N, d)).copy()
 
     if N == 0:
         return Run(np.empty((*shape, d)), n_steps.reshape(shape), {k: v.reshape(*shape, m) for k, v in hist.items()})

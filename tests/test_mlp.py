@@ -254,6 +254,7 @@ def test_numbers_are_bitwise_those_of_the_stored_reference():
         got[f"{kind}_hvp"] = L.hvp(th, v)
         run = igr.train(
             L, th[0], np.array([0.05, 0.3]), 20, mu=np.array([0.0, 0.01])[:, None], every=5, sharpness_iters=3,
+            rng=np.random.default_rng(0),
             record={"test_acc": lambda t: net.accuracy(t, Xt, yt)},
         )
         got[f"{kind}_train_theta"] = run.theta

@@ -103,7 +103,7 @@ BAD = [
     (lambda: igr.quadratic(np.zeros((0, 0))), "A must be a non-empty square matrix"),
     (lambda: igr.quadratic([["1"]]), "A must be real numbers"),
     (lambda: igr.least_squares(np.zeros((0, 2)), np.zeros(0)), r"X must be 2-D \(n >= 1"),
-    (lambda: igr.power_iteration(Q, [np.nan, 1.0]), "theta must be finite"),
+    (lambda: igr.power_iteration(Q, [np.nan, 1.0], rng=np.random.default_rng(0)), "theta must be finite"),
     # item 4: errors that came from deep inside numpy or Python
     (lambda: igr.gd(Q, [1.0, 1.0, 1.0], 0.1, 3), r"loss.grad fails at theta0 of shape \(3,\)"),
     (lambda: igr.gd(lambda t: t, [1.0], 0.1, 3), "loss must be an igrlib Loss"),
@@ -160,8 +160,9 @@ CALLS = {
     "sam_gradient": lambda: igr.sam_gradient(E, T2, 0.05),
     "sgd": lambda: igr.sgd(QB, np.array([0.3]), LRS, 2, rng=np.random.default_rng(0)),
     "sgd_epoch_mean": lambda: igr.sgd_epoch_mean(QB, np.array([0.3]), 0.1),
-    "train": lambda: igr.train(E, STACK, LRS[:, None], 3, mu=0.1, sharpness_iters=2).theta,
-    "power_iteration": lambda: igr.power_iteration(E, STACK, v0=np.ones((2, 2)))[1],
+    "train": lambda: igr.train(E, STACK, LRS[:, None], 3, mu=0.1, sharpness_iters=2, rng=np.random.default_rng(0))
+    .theta,
+    "power_iteration": lambda: igr.power_iteration(E, STACK, rng=np.random.default_rng(0))[1],
     "gradient_flow": lambda: igr.gradient_flow(E, T2, TIMES),
     "modified_flow": lambda: igr.modified_flow(E, T2, 0.01, TIMES, order=2),
     "modified_field": lambda: igr.modified_field(E, T2, 0.01, order=2),
