@@ -66,7 +66,7 @@ class MLP:
         Input size, hidden sizes, number of outputs; at least two entries, all positive.
     chunk_elements : int, optional
         A stack of networks is computed in chunks whose activations hold at most
-        this many numbers (default :data:`CHUNK_ELEMENTS`); the results do not
+        this many numbers (default ``igrlib.mlp.CHUNK_ELEMENTS`` = 2**15); the results do not
         depend on it, only the speed.
 
     Attributes
