@@ -14,7 +14,7 @@ full batch. Every figure is the best of several repeats (the machine may be shar
    sixteen calls one after another. Target: >= 3x the per-network throughput.
    Also shown for a smaller network (64-16-10 on 64 images), where call overhead dominates.
    Then why the target is out of reach on the chapter's network: training with larger chunks
-   of the stack (``igrlib.mlp.CHUNK_ELEMENTS``); the arithmetic of one network's gradient (five
+   of the stack (``igr.MLP(sizes, chunk_elements=...)``); the arithmetic of one network's gradient (five
    matrix products and a tanh), timed per network in a batch, which no batching can share,
    against the time a 3x speed-up allows; the first layer three ways (batched matmul, one wide
    product, einsum).
@@ -64,7 +64,7 @@ def machine():
 
 
 def setup(n_train=200, hidden=32, seed=0):
-    X, y, _, _ = igr.digits(n_train)
+    X, y, _, _ = igr.digits(n_train, rng=np.random.default_rng(seed))
     net = igr.MLP((64, hidden, 10))
     return net, net.loss(X, y), X, y
 
@@ -134,17 +134,14 @@ def bench_floor(k=16):
 
 def bench_chunks(k=16, steps=50):
     """Batched training with igr.MLP's stack split into chunks of 4 (the default), 8 or all k networks."""
-    X, y = igr.digits(200)[:2]
-    net = igr.MLP((64, 32, 10))
-    theta0 = net.init(np.random.default_rng(0))
+    X, y = igr.digits(200, rng=np.random.default_rng(0))[:2]
+    theta0 = igr.MLP((64, 32, 10)).init(np.random.default_rng(0))
     lrs = np.geomspace(0.05, 2.0, k)
     default = igr.mlp.CHUNK_ELEMENTS
     times = {}
     for per_chunk in (4, 8, k):
-        igr.mlp.CHUNK_ELEMENTS = per_chunk * 200 * 33  # read when the loss is made
-        L = net.loss(X, y)
+        L = igr.MLP((64, 32, 10), chunk_elements=per_chunk * 200 * 33).loss(X, y)
         times[per_chunk] = best(lambda: igr.train(L, theta0, lrs, steps, every=steps), 1) / k / steps
-    igr.mlp.CHUNK_ELEMENTS = default
     print(f"[2] {k} networks in one igr.train call, per network-step: "
           + ", ".join(f"chunks of {c} {t * 1e6:.0f} us" for c, t in times.items())
           + f" (default: chunks of {default // (200 * 33)})")

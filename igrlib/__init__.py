@@ -7,7 +7,7 @@ Each module holds one idea; this file only re-exports them.
 from . import plotting, sliders
 from .central import CentralFlow, central_flow
 from .coursework.checks import check
-from .curvature import hessian, sharpness
+from .curvature import hessian, power_iteration, sharpness
 from .flow import FlowError, gradient_flow, modified_field, modified_flow
 from .gd import DivergenceWarning, gd
 from .losses import Loss, d3, himmelblau, hvp, least_squares, quadratic, rosenbrock, two_param
@@ -18,7 +18,7 @@ from .penalty import grad_norm_sq, modified_loss
 from .principal import principal_factor, principal_field, principal_flow_quadratic, principal_series
 from .series import bernoulli_coefficients, exact_modified_matrix
 from .sgd import sgd, sgd_epoch_mean, sgd_modified_loss
-from .train import Run, power_iteration, train
+from .train import Run, train
 
 __version__ = "0.2.0"
 

@@ -1,4 +1,4 @@
-r"""Curvature of a loss: the Hessian matrix and its largest eigenvalue (sharpness).
+r"""Curvature of a loss: the Hessian matrix, its largest eigenvalue (sharpness), power iteration.
 
 A minimum is *flat* when the Hessian's eigenvalues are small. GD with learning
 rate :math:`h` cannot stay near a minimum whose sharpness exceeds :math:`2/h`.
@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse.linalg
 
-from ._validate import as_theta
+from ._validate import as_floats, as_int, as_theta, start_rng
 from .losses import hvp
 
-__all__ = ["hessian", "sharpness"]
+__all__ = ["hessian", "sharpness", "power_iteration"]
 
 # Up to this dimension the Hessian is formed and diagonalised exactly; above it
 # the largest eigenvalue comes from Lanczos iterations on Hessian-vector products.
@@ -77,3 +77,74 @@ def sharpness(loss, theta):
         return float(np.linalg.eigvalsh(hessian(loss, theta))[-1])
     op = scipy.sparse.linalg.LinearOperator((d, d), matvec=lambda v: hvp(loss, theta, np.ravel(v)), dtype=float)
     return float(scipy.sparse.linalg.eigsh(op, k=1, which="LA", tol=1e-8, return_eigenvectors=False)[0])
+
+
+def power_iteration(loss, theta, *, iters=50, v0=None, rng=None):
+    r"""Largest-magnitude Hessian eigenvalue of each network in a stack, by power iteration.
+
+    .. math::
+        v_{j+1} = \frac{H v_j}{\lVert H v_j \rVert}, \qquad
+        \lambda_j = v_j^\top H v_j \to \lambda \text{ of largest } |\lambda|.
+
+    At and near a minimum the Hessian is nearly positive semidefinite and
+    :math:`\lambda` is the sharpness :math:`\lambda_{\max}`. The error shrinks
+    like :math:`|\lambda_2/\lambda_1|^{j}`; a warm start ``v0`` (the vector from
+    a nearby ``theta``) needs few iterations.
+
+    Parameters
+    ----------
+    loss : Loss
+        Uses ``loss.hvp`` (exact when given, else :func:`igrlib.hvp`'s finite difference).
+    theta : array_like, shape (d,) or (k, d)
+    iters : int
+        Number of Hessian-vector products, at least 1.
+    v0 : array_like, shape like ``theta``, optional
+        Start vectors (nonzero). Default: one random vector drawn from ``rng``,
+        the same for every row.
+    rng : numpy.random.Generator, optional
+        Draws the start vector when ``v0`` is not given. Left out (deprecated),
+        it is ``np.random.default_rng(0)``.
+
+    Returns
+    -------
+    lam : float or ndarray, shape (k,)
+        Rayleigh quotient :math:`v^\top H v` at the last vector.
+    v : ndarray, shape like ``theta``
+        The last unit vector, to warm-start the next call.
+
+    References
+    ----------
+    R. von Mises, H. Pollaczek-Geiringer, Praktische Verfahren der
+    Gleichungsaufloesung, ZAMM 9 (1929) 152-164. Chapter *Experiments*.
+
+    Examples
+    --------
+    >>> import igrlib as igr
+    >>> L = igr.quadratic([[3.0, 1.0], [1.0, 3.0]])
+    >>> lam, v = igr.power_iteration(L, [0.0, 0.0], iters=30, rng=np.random.default_rng(0))
+    >>> round(float(lam), 8), abs(v).round(6)
+    (4.0, array([0.707107, 0.707107]))
+    """
+    theta = as_floats(theta, "theta")
+    if not np.all(np.isfinite(theta)):
+        raise ValueError("theta must be finite")
+    if theta.ndim not in (1, 2) or theta.shape[-1] == 0:
+        raise ValueError(f"theta must have shape (d,) or (k, d), got {theta.shape}")
+    iters = as_int(iters, "iters", minimum=1)
+    if v0 is None:
+        rng = start_rng(rng, "power_iteration")
+        v = np.broadcast_to(rng.standard_normal(theta.shape[-1]), theta.shape).copy()
+    else:
+        v = np.array(v0, dtype=float)
+        if v.shape != theta.shape:
+            raise ValueError(f"v0 must have the shape of theta, {theta.shape}, got {v.shape}")
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    if not np.all(norm > 0) or not np.all(np.isfinite(norm)):
+        raise ValueError("v0 must be finite and nonzero in every row")
+    v = v / norm
+    for _ in range(int(iters)):
+        w = hvp(loss, theta, v)
+        lam = np.sum(v * w, axis=-1)
+        wn = np.linalg.norm(w, axis=-1, keepdims=True)
+        v = np.where(wn > 0, w / np.where(wn > 0, wn, 1.0), v)
+    return (float(lam) if theta.ndim == 1 else lam), v

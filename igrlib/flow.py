@@ -28,14 +28,38 @@ class FlowError(RuntimeError):
     """The ODE solver could not integrate a flow over the requested times."""
 
 
+# Evaluations of the vector field one integration may use (a few seconds for the
+# book's models); a longer integration is refused instead of running without end.
+MAX_EVALS = 200_000
+
+
+class _TooLong(Exception):
+    pass
+
+
 def _integrate(field, theta0, t):
     if t.size == 1:
         return theta0[None, :].copy()
 
-    def solve(**kwargs):
-        return solve_ivp(lambda _, y: field(y), (0.0, t[-1]), theta0, method="DOP853", rtol=RTOL, atol=ATOL, **kwargs)
+    calls = [0]
 
-    sol = solve(t_eval=t)
+    def counted(_, y):
+        calls[0] += 1
+        if calls[0] > MAX_EVALS:
+            raise _TooLong
+        return field(y)
+
+    def solve(**kwargs):
+        calls[0] = 0
+        return solve_ivp(counted, (0.0, t[-1]), theta0, method="DOP853", rtol=RTOL, atol=ATOL, **kwargs)
+
+    try:
+        sol = solve(t_eval=t)
+    except _TooLong:
+        raise FlowError(
+            f"the flow up to t = {t[-1]:.6g} needs more than {MAX_EVALS} evaluations of the field; "
+            "ask for a shorter time span"
+        ) from None
     if not sol.success or sol.y.shape[1] != t.size:
         reached = solve().t[-1]  # with t_eval, sol.t holds only the requested times reached
         raise FlowError(

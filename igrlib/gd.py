@@ -8,43 +8,12 @@ Chapter *Gradient descent is Euler's method*.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from ._validate import as_lr, as_steps, as_theta, checked_grad
+from ._divergence import BLOWUP, DivergenceWarning, Rows
+from ._validate import as_lr, as_steps, as_theta, check_output_size, checked_grad, stacked
 
 __all__ = ["gd", "DivergenceWarning", "BLOWUP"]
-
-# An iterate larger than this in any coordinate counts as diverged. No
-# trajectory that converges comes near it, and it stays far below the float
-# overflow at 1.8e308, so the loss functions never overflow on the way there.
-BLOWUP = 1e100
-
-
-class DivergenceWarning(RuntimeWarning):
-    """Some gradient-descent trajectories diverged; they are NaN from then on."""
-
-
-def _stacked(fn, theta0):
-    """Return a function that evaluates ``fn`` on a stack of points, shape (k, d).
-
-    ``fn`` is used directly when it already maps a stack row by row (as every
-    built-in model does); otherwise it is called once per row.
-    """
-
-    def one_by_one(theta):
-        return np.array([fn(row) for row in theta]).reshape(theta.shape)
-
-    probe = np.stack([theta0, theta0 + 1e-3 * (1.0 + np.abs(theta0))])
-    try:
-        stacked = np.asarray(fn(probe), dtype=float)
-        if stacked.shape == probe.shape and np.allclose(stacked, one_by_one(probe), rtol=1e-9, atol=1e-12):
-            return fn
-    except Exception:  # a function written for one point may fail on a stack in any way
-        pass
-    return one_by_one
-
 
 def gd(loss, theta0, lr, steps):
     r"""Run gradient descent for one or many learning rates at once.
@@ -91,28 +60,20 @@ def gd(loss, theta0, lr, steps):
     theta0 = as_theta(theta0)
     lr = as_lr(lr)
     steps = as_steps(steps)
+    check_output_size(lr.size * (steps + 1) * theta0.size, "gd")
     checked_grad(loss, theta0)
-    grad = _stacked(loss.grad, theta0)
+    grad = stacked(loss.grad, theta0)
 
     h = lr.reshape(-1, 1)  # one row per learning rate
     theta = np.tile(theta0, (h.shape[0], 1))
     path = np.empty((h.shape[0], steps + 1, theta0.size))
     path[:, 0] = theta
-    alive = np.ones(h.shape[0], dtype=bool)
-    diverged_at = np.zeros(h.shape[0], dtype=int)
+    rows = Rows(h.shape[0])
     with np.errstate(over="ignore", invalid="ignore"):
         for n in range(steps):
-            live = np.flatnonzero(alive)
+            live = np.flatnonzero(rows.alive)
             theta[live] = theta[live] - h[live] * grad(theta[live])
-            bad = alive & ~np.all(np.abs(theta) < BLOWUP, axis=1)  # also catches inf and NaN
-            if bad.any():
-                theta[bad] = np.nan
-                diverged_at[bad] = n + 1
-                alive &= ~bad
+            rows.check(theta, n + 1)
             path[:, n + 1] = theta
-
-    if not alive.all():
-        which = ", ".join(f"lr={h[i, 0]:.6g} (step {diverged_at[i]})" for i in np.flatnonzero(~alive))
-        message = f"gd diverged for {which}; those trajectories are NaN from then on"
-        warnings.warn(message, DivergenceWarning, stacklevel=2)
+    rows.warn("gd", lambda i: f"lr={h[i, 0]:.6g}")
     return path.reshape(*lr.shape, steps + 1, theta0.size)

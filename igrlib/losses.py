@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validate import as_floats
+
 __all__ = [
     "Loss",
     "hvp",
@@ -134,9 +136,9 @@ def d3(loss, theta, u, v):
 
 
 def _matrix(name, A):
-    A = np.asarray(A, dtype=float)
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"{name} must be a square matrix, got shape {A.shape}")
+    A = as_floats(A, name)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty square matrix, got shape {A.shape}")
     if not np.all(np.isfinite(A)):
         raise ValueError(f"{name} must be finite")
     return A
@@ -177,9 +179,11 @@ def quadratic(A, b=None):
     if not np.allclose(A, A.T, rtol=1e-12, atol=1e-12):
         raise ValueError("A must be symmetric (only its symmetric part enters L)")
     d = A.shape[0]
-    b = np.zeros(d) if b is None else np.asarray(b, dtype=float)
+    b = np.zeros(d) if b is None else as_floats(b, "b")
     if b.shape != (d,):
         raise ValueError(f"b must have shape ({d},) to match A, got {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("b must be finite")
 
     def value(theta):
         theta = np.asarray(theta, dtype=float)
@@ -220,10 +224,10 @@ def least_squares(X, y):
     >>> float(L.value([1.0, 1.0])), L.grad([0.0, 0.0])
     (0.0, array([-0.5, -2. ]))
     """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n examples, d features), got shape {X.shape}")
+    X = as_floats(X, "X")
+    y = as_floats(y, "y")
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"X must be 2-D (n >= 1 examples, d >= 1 features), got shape {X.shape}")
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):

@@ -22,10 +22,12 @@ Chapter *Experiments: does a finite learning rate regularise a network?*
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import as_int
 from .losses import Loss
 
 __all__ = ["MLP", "digits"]
@@ -62,6 +64,10 @@ class MLP:
     ----------
     sizes : sequence of int
         Input size, hidden sizes, number of outputs; at least two entries, all positive.
+    chunk_elements : int, optional
+        A stack of networks is computed in chunks whose activations hold at most
+        this many numbers (default ``igrlib.mlp.CHUNK_ELEMENTS`` = 2**15); the results do not
+        depend on it, only the speed.
 
     Attributes
     ----------
@@ -90,8 +96,10 @@ class MLP:
     """
 
     sizes: tuple
+    chunk_elements: int = CHUNK_ELEMENTS
 
     def __post_init__(self):
+        as_int(self.chunk_elements, "chunk_elements", minimum=1)
         sizes = tuple(self.sizes)
         ok = len(sizes) >= 2 and all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes
@@ -218,7 +226,7 @@ class MLP:
         """
         th, batch = self._stack(theta)
         X1 = self._with_ones(self._inputs(X))
-        chunk = max(1, CHUNK_ELEMENTS // (X1.shape[0] * (max(self.sizes[1:]) + 1)))
+        chunk = max(1, self.chunk_elements // (X1.shape[0] * (max(self.sizes[1:]) + 1)))
         parts = [self._forward(self._blocks(th[i : i + chunk]), X1)[1] for i in range(0, len(th), chunk)]
         z = np.concatenate(parts) if parts else np.empty((0, X1.shape[0], self.sizes[-1]))
         return z.reshape(*batch, *z.shape[1:])
@@ -278,7 +286,7 @@ class MLP:
             np.divide(p, s[..., None], out=p)
             return p, np.log(s) + shift[..., 0]
 
-        chunk = max(1, CHUNK_ELEMENTS // (n * (max(self.sizes[1:]) + 1)))
+        chunk = max(1, self.chunk_elements // (n * (max(self.sizes[1:]) + 1)))
 
         def chunked(kernel, th, *more):
             if th.shape[0] <= chunk:
@@ -397,7 +405,7 @@ class MLP:
         return Loss(value, grad, hvp)
 
 
-def digits(n_train=200, *, seed=0, center=True):
+def digits(n_train=200, *, rng=None, center=True, seed=None):
     r"""scikit-learn's handwritten digits, split once into a small training set and a test set.
 
     1,797 grey-scale images of 8 x 8 pixels (values 0..16), ten classes. The
@@ -409,10 +417,13 @@ def digits(n_train=200, *, seed=0, center=True):
     ----------
     n_train : int
         Size of the training set (drawn at random); the other images form the test set.
-    seed : int
-        Seed of the random permutation that makes the split.
+    rng : numpy.random.Generator
+        Draws the random permutation that makes the split;
+        ``np.random.default_rng(0)`` gives the split the book uses.
     center : bool
         Subtract the training set's mean pixel values from both sets.
+    seed : int, optional
+        Deprecated: ``seed=s`` is ``rng=np.random.default_rng(s)``.
 
     Returns
     -------
@@ -429,10 +440,21 @@ def digits(n_train=200, *, seed=0, center=True):
     Examples
     --------
     >>> import igrlib as igr
-    >>> X, y, Xt, yt = igr.digits(200)
+    >>> import numpy as np
+    >>> X, y, Xt, yt = igr.digits(200, rng=np.random.default_rng(0))
     >>> X.shape, Xt.shape, sorted(set(y.tolist())) == list(range(10))
     ((200, 64), (1597, 64), True)
     """
+    if seed is not None:
+        if rng is not None:
+            raise ValueError("give rng only (seed is deprecated), not both")
+        # stacklevel 1: Python's default filters hide it in notebooks (their stored outputs
+        # stay unchanged until the chapters pass rng); pytest and ``python -W default`` show it
+        message = "digits(seed=s) is deprecated; pass rng=np.random.default_rng(s)"
+        warnings.warn(message, DeprecationWarning, stacklevel=1)
+        rng = np.random.default_rng(seed)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(0), got {rng!r}")
     from sklearn.datasets import load_digits  # imported here: igrlib itself needs only numpy and scipy
 
     data = load_digits()
@@ -440,7 +462,7 @@ def digits(n_train=200, *, seed=0, center=True):
     y = data.target.astype(np.intp)
     if isinstance(n_train, bool) or not isinstance(n_train, numbers.Integral) or not 1 <= n_train < len(y):
         raise ValueError(f"n_train must be an integer in 1..{len(y) - 1}, got {n_train!r}")
-    perm = np.random.default_rng(seed).permutation(len(y))
+    perm = rng.permutation(len(y))
     tr, te = perm[:n_train], perm[n_train:]
     X_train, X_test = X[tr], X[te]
     if center:

@@ -19,22 +19,13 @@ of gradient descent with that learning rate (Ghosh, Lyu, Zhang & Wang, ICLR
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from ._validate import as_lr, as_steps, as_theta, as_times, checked_grad
+from ._divergence import Rows
+from ._validate import as_beta, as_lr, as_steps, as_theta, as_times, check_output_size, checked_grad, stacked
 from .flow import gradient_flow, modified_flow
-from .gd import BLOWUP, DivergenceWarning, _stacked
 
 __all__ = ["heavy_ball", "heavy_ball_penalty_lr", "heavy_ball_flow"]
-
-
-def _as_beta(beta):
-    arr = np.array(beta, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr >= 1):
-        raise ValueError(f"beta must satisfy 0 <= beta < 1, got {beta!r}")
-    return arr
 
 
 def heavy_ball(loss, theta0, lr, beta, steps, *, v0=None):
@@ -81,38 +72,34 @@ def heavy_ball(loss, theta0, lr, beta, steps, *, v0=None):
     """
     theta0 = as_theta(theta0)
     lr = as_lr(lr)
-    beta = _as_beta(beta)
+    beta = as_beta(beta)
     steps = as_steps(steps)
     checked_grad(loss, theta0)
     v0 = np.zeros_like(theta0) if v0 is None else np.array(v0, dtype=float)
     if v0.shape != theta0.shape or not np.all(np.isfinite(v0)):
         raise ValueError(f"v0 must be a finite array of shape {theta0.shape}, got {v0!r}")
-    shape = np.broadcast_shapes(lr.shape, beta.shape)
+    try:
+        shape = np.broadcast_shapes(lr.shape, beta.shape)
+    except ValueError:
+        raise ValueError(f"lr of shape {lr.shape} and beta of shape {beta.shape} do not broadcast") from None
+    check_output_size(int(np.prod(shape)) * (steps + 1) * theta0.size, "heavy_ball")
     h = np.broadcast_to(lr, shape).reshape(-1, 1)
     b = np.broadcast_to(beta, shape).reshape(-1, 1)
-    grad = _stacked(loss.grad, theta0)
+    grad = stacked(loss.grad, theta0)
 
     theta = np.tile(theta0, (h.shape[0], 1))
     prev = theta - v0
     path = np.empty((h.shape[0], steps + 1, theta0.size))
     path[:, 0] = theta
-    alive = np.ones(h.shape[0], dtype=bool)
+    rows = Rows(h.shape[0])
     with np.errstate(over="ignore", invalid="ignore"):
         for n in range(steps):
-            live = np.flatnonzero(alive)
+            live = np.flatnonzero(rows.alive)
             new = theta[live] - h[live] * grad(theta[live]) + b[live] * (theta[live] - prev[live])
             prev[live], theta[live] = theta[live], new
-            bad = alive & ~np.all(np.abs(theta) < BLOWUP, axis=1)
-            if bad.any():
-                theta[bad] = np.nan
-                alive &= ~bad
+            rows.check(theta, n + 1)
             path[:, n + 1] = theta
-    if not alive.all():
-        warnings.warn(
-            f"heavy_ball diverged in {np.count_nonzero(~alive)} of {h.shape[0]} runs; NaN from then on",
-            DivergenceWarning,
-            stacklevel=2,
-        )
+    rows.warn("heavy_ball", lambda i: f"lr={h[i, 0]:.6g} beta={b[i, 0]:.6g}")
     return path.reshape(*shape, steps + 1, theta0.size)
 
 
@@ -149,7 +136,7 @@ def heavy_ball_penalty_lr(lr, beta):
     1.9
     """
     h = as_lr(lr, allow_zero=True)
-    beta = _as_beta(beta)
+    beta = as_beta(beta)
     out = h * (1 + beta) / (1 - beta) ** 2
     return float(out) if out.ndim == 0 else out
 
@@ -200,7 +187,7 @@ def heavy_ball_flow(loss, theta0, lr, beta, t, order=1):
     if np.ndim(lr) != 0 or np.ndim(beta) != 0:
         raise ValueError("lr and beta must be single numbers here")
     h = float(as_lr(lr))
-    b = float(_as_beta(beta))
+    b = float(as_beta(beta))
     if isinstance(order, bool) or order not in (0, 1):
         raise ValueError(f"order must be 0 or 1, got {order!r}")
     t = as_times(t) / (1 - b)

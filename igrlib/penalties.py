@@ -20,17 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_theta
+from ._validate import as_positive, as_scalar, as_theta
 from .gd import gd
 from .losses import Loss, hvp
 
 __all__ = ["sam_gradient", "sam", "grad_norm_loss", "flooded"]
-
-
-def _as_positive(value, name):
-    if np.ndim(value) != 0 or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a single finite positive number, got {value!r}")
-    return float(value)
 
 
 def _unit(g):
@@ -75,7 +69,7 @@ def sam_gradient(loss, theta, rho):
     >>> igr.sam_gradient(L, [1.0], 0.1)
     array([2.2])
     """
-    rho = _as_positive(rho, "rho")
+    rho = as_positive(rho, "rho")
     theta = np.asarray(theta, dtype=float)
     g = np.asarray(loss.grad(theta), dtype=float)
     return np.asarray(loss.grad(theta + rho * _unit(g)), dtype=float)
@@ -115,7 +109,7 @@ def sam(loss, theta0, lr, rho, steps):
     array([1.   , 0.78 , 0.604])
     """
     theta0 = as_theta(theta0)
-    rho = _as_positive(rho, "rho")
+    rho = as_positive(rho, "rho")
     stepper = Loss(value=loss.value, grad=lambda theta: sam_gradient(loss, theta, rho))
     return gd(stepper, theta0, lr, steps)
 
@@ -156,7 +150,7 @@ def grad_norm_loss(loss, rho):
     >>> float(Lr.value([1.0])), Lr.grad([1.0])
     (1.2, array([2.2]))
     """
-    rho = _as_positive(rho, "rho")
+    rho = as_positive(rho, "rho")
 
     def value(theta):
         g = np.asarray(loss.grad(np.asarray(theta, dtype=float)), dtype=float)
@@ -206,9 +200,7 @@ def flooded(loss, flood):
     >>> Lb.grad([1.0]), Lb.grad([0.1])  # above b: descent; below: ascent
     (array([1.]), array([-0.1]))
     """
-    if np.ndim(flood) != 0 or not np.isfinite(flood):
-        raise ValueError(f"flood must be a single finite number, got {flood!r}")
-    b = float(flood)
+    b = as_scalar(flood, "flood")
 
     def sign(theta):
         return np.where(np.asarray(loss.value(theta), dtype=float) > b, 1.0, -1.0)[..., None]

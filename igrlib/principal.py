@@ -17,12 +17,10 @@ this factor. Chapter *Large learning rates and the edge of stability*.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.linalg
 
-from ._validate import as_lr, as_theta, as_times
+from ._validate import as_int, as_lr, as_theta, as_times
 from .curvature import hessian
 from .losses import _matrix
 
@@ -114,8 +112,7 @@ def principal_series(x, terms):
     >>> [round(float(igr.principal_series(0.5, n)), 4) for n in (1, 2, 3, 50)]
     [-1.0, -1.25, -1.3333, -1.3863]
     """
-    if isinstance(terms, bool) or not isinstance(terms, numbers.Integral) or terms < 1:
-        raise ValueError(f"terms must be a positive integer, got {terms!r}")
+    terms = as_int(terms, "terms", minimum=1)
     x = np.asarray(x, dtype=float)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"x must be finite, got {x!r}")

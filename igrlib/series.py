@@ -11,16 +11,18 @@ matrix logarithm. Chapter *The operator series and the modified equation*.
 
 from __future__ import annotations
 
-import numbers
 from fractions import Fraction
 from math import comb, factorial
 
 import numpy as np
 import scipy.linalg
 
-from ._validate import as_lr
+from ._validate import as_int, as_lr
 
 __all__ = ["bernoulli_coefficients", "exact_modified_matrix"]
+
+# The exact recursion costs O(n^2) operations on growing fractions; n = 500 takes seconds.
+MAX_BERNOULLI = 500
 
 
 def bernoulli_coefficients(n):
@@ -53,8 +55,9 @@ def bernoulli_coefficients(n):
     >>> [str(c) for c in igr.bernoulli_coefficients(5)]
     ['1', '-1/2', '1/12', '0', '-1/720']
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    n = as_int(n, "n")
+    if n > MAX_BERNOULLI:
+        raise ValueError(f"n must be at most {MAX_BERNOULLI} (exact fractions: n = 500 takes seconds), got {n}")
     B = []
     for m in range(n):
         if m == 0:

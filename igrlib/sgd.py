@@ -20,13 +20,11 @@ Chapter *Stochastic gradients, momentum and explicit penalties*.
 from __future__ import annotations
 
 import itertools
-import numbers
-import warnings
 
 import numpy as np
 
-from ._validate import as_lr, as_steps, as_theta, checked_grad
-from .gd import BLOWUP, DivergenceWarning
+from ._divergence import Rows
+from ._validate import as_int, as_lr, as_steps, as_theta, check_output_size, checked_grad, rowwise, stacked
 from .losses import Loss, d3, hvp
 
 __all__ = ["sgd", "sgd_epoch_mean", "sgd_modified_loss"]
@@ -41,7 +39,8 @@ def _check_losses(losses, theta0):
         raise ValueError("losses must be a non-empty sequence of igrlib Loss objects, one per minibatch")
     for L in losses:
         checked_grad(L, theta0)
-    return losses
+    # a gradient written for one point is evaluated one row at a time
+    return [L._replace(grad=stacked(L.grad, theta0)) for L in losses]
 
 
 def sgd(losses, theta0, lr, epochs, *, rng, runs=1):
@@ -96,40 +95,32 @@ def sgd(losses, theta0, lr, epochs, *, rng, runs=1):
     losses = _check_losses(losses, theta0)
     lr = as_lr(lr)
     epochs = as_steps(epochs, "epochs")
-    if isinstance(runs, bool) or not isinstance(runs, numbers.Integral) or runs < 1:
-        raise ValueError(f"runs must be a positive integer, got {runs!r}")
+    runs = as_int(runs, "runs", minimum=1)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(0), got {rng!r}")
     m, d = len(losses), theta0.size
+    check_output_size(lr.size * runs * (epochs * m + 1) * d, "sgd")
 
     h = np.repeat(lr.reshape(-1), runs)[:, None]  # one row per (learning rate, run)
     rows = h.shape[0]
     theta = np.tile(theta0, (rows, 1))
     path = np.empty((rows, epochs * m + 1, d))
     path[:, 0] = theta
-    alive = np.ones(rows, dtype=bool)
+    alive = Rows(rows)
     with np.errstate(over="ignore", invalid="ignore"):
         for e in range(epochs):
             order = rng.permuted(np.tile(np.arange(m), (rows, 1)), axis=1)
             for j in range(m):
                 g = np.empty_like(theta)
                 for k in range(m):
-                    sel = np.flatnonzero((order[:, j] == k) & alive)
+                    sel = np.flatnonzero((order[:, j] == k) & alive.alive)
                     if sel.size:
                         g[sel] = losses[k].grad(theta[sel])
-                live = np.flatnonzero(alive)
+                live = np.flatnonzero(alive.alive)
                 theta[live] = theta[live] - h[live] * g[live]
-                bad = alive & ~np.all(np.abs(theta) < BLOWUP, axis=1)
-                if bad.any():
-                    theta[bad] = np.nan
-                    alive &= ~bad
+                alive.check(theta, e * m + j + 1)
                 path[:, e * m + j + 1] = theta
-    if not alive.all():
-        warnings.warn(
-            f"sgd diverged in {np.count_nonzero(~alive)} of {rows} runs; those are NaN from then on",
-            DivergenceWarning,
-            stacklevel=2,
-        )
+    alive.warn("sgd", lambda i: f"lr={h[i, 0]:.6g} run {i % runs}")
     return path.reshape(*lr.shape, runs, epochs * m + 1, d)
 
 
@@ -169,9 +160,7 @@ def sgd_epoch_mean(losses, theta0, lr):
     """
     theta0 = as_theta(theta0)
     losses = _check_losses(losses, theta0)
-    if np.ndim(lr) != 0:
-        raise ValueError(f"lr must be a single number, got shape {np.shape(lr)}")
-    h = float(as_lr(lr))
+    h = float(as_lr(lr, scalar=True))
     m = len(losses)
     if m > MAX_EXACT_BATCHES:
         raise ValueError(f"losses: at most {MAX_EXACT_BATCHES} minibatches ({m}! orders would be enumerated)")
@@ -227,10 +216,10 @@ def sgd_modified_loss(losses, lr):
     losses = list(losses)
     if not losses or not all(isinstance(L, Loss) for L in losses):
         raise ValueError("losses must be a non-empty sequence of igrlib Loss objects, one per minibatch")
-    if np.ndim(lr) != 0:
-        raise ValueError(f"lr must be a single number, got shape {np.shape(lr)}")
-    h = float(as_lr(lr, allow_zero=True))
+    h = float(as_lr(lr, allow_zero=True, scalar=True))
     m = len(losses)
+    # a gradient written for one point is evaluated one row at a time on a stack
+    losses = [L._replace(grad=rowwise(L.grad)) for L in losses]
 
     def value(theta):
         theta = np.asarray(theta, dtype=float)

@@ -17,86 +17,21 @@ Chapter *Experiments: does a finite learning rate regularise a network?*
 
 from __future__ import annotations
 
-import numbers
-import warnings
 from typing import NamedTuple
 
 import numpy as np
 
-from .gd import BLOWUP, DivergenceWarning
-from .losses import hvp
+from ._divergence import BLOWUP, warn_diverged
+from ._validate import as_batch, as_floats, as_int, as_loss, check_output_size, stacked, start_rng
+from .curvature import power_iteration
+from .losses import Loss, hvp
 
-__all__ = ["train", "Run", "power_iteration"]
+__all__ = ["train", "Run", "power_iteration"]  # power_iteration lives in curvature
 
 # The first sharpness record starts the power iteration from a random vector, so it
 # gets this many times ``sharpness_iters`` iterations; later records start from the
 # previous record's vector, which is already close.
 COLD_START = 20
-
-
-def power_iteration(loss, theta, *, iters=50, v0=None):
-    r"""Largest-magnitude Hessian eigenvalue of each network in a stack, by power iteration.
-
-    .. math::
-        v_{j+1} = \frac{H v_j}{\lVert H v_j \rVert}, \qquad
-        \lambda_j = v_j^\top H v_j \to \lambda \text{ of largest } |\lambda|.
-
-    At and near a minimum the Hessian is nearly positive semidefinite and
-    :math:`\lambda` is the sharpness :math:`\lambda_{\max}`. The error shrinks
-    like :math:`|\lambda_2/\lambda_1|^{j}`; a warm start ``v0`` (the vector from
-    a nearby ``theta``) needs few iterations.
-
-    Parameters
-    ----------
-    loss : Loss
-        Uses ``loss.hvp`` (exact when given, else :func:`igrlib.hvp`'s finite difference).
-    theta : array_like, shape (d,) or (k, d)
-    iters : int
-        Number of Hessian-vector products, at least 1.
-    v0 : array_like, shape like ``theta``, optional
-        Start vectors (nonzero). Default: a fixed random vector (seed 0), the
-        same for every row.
-
-    Returns
-    -------
-    lam : float or ndarray, shape (k,)
-        Rayleigh quotient :math:`v^\top H v` at the last vector.
-    v : ndarray, shape like ``theta``
-        The last unit vector, to warm-start the next call.
-
-    References
-    ----------
-    R. von Mises, H. Pollaczek-Geiringer, Praktische Verfahren der
-    Gleichungsaufloesung, ZAMM 9 (1929) 152-164. Chapter *Experiments*.
-
-    Examples
-    --------
-    >>> import igrlib as igr
-    >>> lam, v = igr.power_iteration(igr.quadratic([[3.0, 1.0], [1.0, 3.0]]), [0.0, 0.0], iters=30)
-    >>> round(float(lam), 8), abs(v).round(6)
-    (4.0, array([0.707107, 0.707107]))
-    """
-    theta = np.asarray(theta, dtype=float)
-    if theta.ndim not in (1, 2) or theta.shape[-1] == 0:
-        raise ValueError(f"theta must have shape (d,) or (k, d), got {theta.shape}")
-    if isinstance(iters, bool) or not isinstance(iters, numbers.Integral) or iters < 1:
-        raise ValueError(f"iters must be a positive integer, got {iters!r}")
-    if v0 is None:
-        v = np.broadcast_to(np.random.default_rng(0).standard_normal(theta.shape[-1]), theta.shape).copy()
-    else:
-        v = np.array(v0, dtype=float)
-        if v.shape != theta.shape:
-            raise ValueError(f"v0 must have the shape of theta, {theta.shape}, got {v.shape}")
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    if not np.all(norm > 0) or not np.all(np.isfinite(norm)):
-        raise ValueError("v0 must be finite and nonzero in every row")
-    v = v / norm
-    for _ in range(int(iters)):
-        w = hvp(loss, theta, v)
-        lam = np.sum(v * w, axis=-1)
-        wn = np.linalg.norm(w, axis=-1, keepdims=True)
-        v = np.where(wn > 0, w / np.where(wn > 0, wn, 1.0), v)
-    return (float(lam) if theta.ndim == 1 else lam), v
 
 
 class Run(NamedTuple):
@@ -121,23 +56,7 @@ class Run(NamedTuple):
     history: dict
 
 
-def _batch_arg(name, value, *, integer=False, positive=True, allow_zero=False):
-    arr = np.asarray(value)
-    if integer:
-        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"{name} must be an integer or an array of integers, got {value!r}")
-        arr = arr.astype(np.int64)
-    else:
-        arr = arr.astype(float)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite, got {value!r}")
-    low_ok = arr >= 0 if allow_zero else arr > 0
-    if positive and not np.all(low_ok):
-        raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {value!r}")
-    return arr
-
-
-def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_iters=0):
+def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_iters=0, rng=None):
     r"""Full-batch gradient descent on many networks at once, with an optional explicit gradient penalty.
 
     .. math::
@@ -175,6 +94,12 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
         If positive, record the sharpness too, by this many power iterations
         (:func:`power_iteration`) at each record, warm-started from the previous
         record (the first record, from a random vector, uses 20 times as many).
+        Power iteration finds the eigenvalue of largest modulus: it is the
+        sharpness of :func:`igrlib.sharpness` (the largest eigenvalue) only
+        where no negative eigenvalue is larger in modulus, as near a minimum.
+    rng : numpy.random.Generator, optional
+        Draws the power iteration's first start vector (used only with
+        ``sharpness_iters``). Left out (deprecated), it is ``np.random.default_rng(0)``.
 
     Returns
     -------
@@ -212,21 +137,21 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
     array([[1.    , 0.64  , 0.4096],
            [1.    , 0.2704,    nan]])
     """
-    theta0 = np.asarray(theta0, dtype=float)
+    as_loss(loss, need_value=True)
+    theta0 = as_floats(theta0, "theta0")
     if theta0.ndim == 0 or theta0.shape[-1] == 0:
         raise ValueError(f"theta0 must have shape (d,) or (..., d), got {theta0.shape}")
     if not np.all(np.isfinite(theta0)):
         raise ValueError("theta0 must be finite")
-    lr = _batch_arg("lr", lr)
-    steps = _batch_arg("steps", steps, integer=True, allow_zero=True)
-    mu = _batch_arg("mu", mu, allow_zero=True)
-    every = _batch_arg("every", every, integer=True)
+    lr = as_batch("lr", lr)
+    steps = as_batch("steps", steps, integer=True, allow_zero=True)
+    mu = as_batch("mu", mu, allow_zero=True)
+    every = as_batch("every", every, integer=True)
     record = dict(record or {})
     for name, fn in record.items():
         if not callable(fn):
             raise ValueError(f"record[{name!r}] must be a function of theta, got {type(fn).__name__}")
-    if isinstance(sharpness_iters, bool) or not isinstance(sharpness_iters, numbers.Integral) or sharpness_iters < 0:
-        raise ValueError(f"sharpness_iters must be a non-negative integer, got {sharpness_iters!r}")
+    sharpness_iters = as_int(sharpness_iters, "sharpness_iters")
     d = theta0.shape[-1]
     try:
         shape = np.broadcast_shapes(theta0.shape[:-1], lr.shape, steps.shape, mu.shape, every.shape)
@@ -240,6 +165,11 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
         return np.broadcast_to(a, shape).reshape(-1)
 
     N = int(np.prod(shape, dtype=int))
+    check_output_size(N * (int(np.max(steps // every, initial=0)) + 1) * (5 + len(record)), "train")
+    if N:  # a loss or record written for one point is evaluated one network at a time
+        start = theta0.reshape(-1, d)[0]
+        loss = Loss(stacked(loss.value, start), stacked(loss.grad, start), loss.hvp, loss.d3)
+        record = {name: stacked(fn, start) for name, fn in record.items()}
     th = np.broadcast_to(theta0, (*shape, d)).reshape(N, d).copy()
     h, n_steps, mus, rec_every = flat(lr), flat(steps), flat(mu), flat(every)
     m = int(np.max(n_steps // rec_every)) + 1 if N else 1
@@ -247,7 +177,9 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
     hist = {name: np.full((N, m), np.nan) for name in ["step", "time", *names]}
     final = np.full((N, d), np.nan)
     taken = n_steps.copy()
-    vecs = np.broadcast_to(np.random.default_rng(0).standard_normal(d), (N, d)).copy() if sharpness_iters else None
+    vecs = None
+    if sharpness_iters:
+        vecs = np.broadcast_to(start_rng(rng, "train with sharpness_iters").standard_normal(d), (N, d)).copy()
 
     if N == 0:
         return Run(np.empty((*shape, d)), n_steps.reshape(shape), {k: v.reshape(*shape, m) for k, v in hist.items()})
@@ -269,6 +201,8 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
     with np.errstate(over="ignore", invalid="ignore"):
         for n in range(last + 1):
             g = np.asarray(loss.grad(th), dtype=float)
+            if np.may_share_memory(g, th):  # the update below works in place on g
+                g = g.copy()
             if event[n]:
                 rec = n % rec_every[active] == 0
                 if rec.any():
@@ -282,7 +216,13 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
                         lam, vecs[idx] = power_iteration(loss, th[rec], iters=iters, v0=vecs[idx])
                         hist["sharpness"][idx, j] = lam
                     for name, fn in record.items():
-                        hist[name][idx, j] = fn(th[rec])
+                        out = np.asarray(fn(th[rec]), dtype=float)
+                        if out.shape != (idx.size,):
+                            raise ValueError(
+                                f"record[{name!r}] must return one number per network, shape ({idx.size},) for "
+                                f"theta of shape {th[rec].shape}, got shape {out.shape}"
+                            )
+                        hist[name][idx, j] = out
                 done = n_steps[active] == n
                 if done.any():
                     final[active[done]] = th[done]
@@ -304,9 +244,6 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
                 if active.size == 0:
                     break
                 h_col, pen, two_mu = per_active()
-    if diverged:
-        which = ", ".join(f"lr={a:.4g} mu={b:.4g} (step {s})" for a, b, s in diverged)
-        message = f"train diverged for {which}; those networks are NaN from then on"
-        warnings.warn(message, DivergenceWarning, stacklevel=2)
+    warn_diverged("train", [(f"lr={a:.6g} mu={b:.6g}", s) for a, b, s in diverged])
     hist = {k: v.reshape(*shape, m) for k, v in hist.items()}
     return Run(final.reshape(*shape, d), taken.reshape(shape), hist)

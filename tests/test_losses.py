@@ -109,7 +109,7 @@ def test_least_squares_is_a_quadratic(rng):
     "make, match",
     [
         (lambda: igr.quadratic([[1.0, 2.0], [0.0, 1.0]]), "A must be symmetric"),
-        (lambda: igr.quadratic([1.0, 2.0]), "A must be a square matrix"),
+        (lambda: igr.quadratic([1.0, 2.0]), "A must be a non-empty square matrix"),
         (lambda: igr.quadratic([[np.nan]]), "A must be finite"),
         (lambda: igr.quadratic([[1.0]], b=[1.0, 2.0]), "b must have shape"),
         (lambda: igr.least_squares([1.0, 2.0], [1.0]), "X must be 2-D"),

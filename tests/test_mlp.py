@@ -1,5 +1,7 @@
 """igrlib.mlp: backpropagation and the R-operator against finite differences, stacks, data, bad input."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -115,18 +117,18 @@ def test_cross_entropy_is_stable_for_outputs_far_apart():
     assert np.all(np.isfinite(L.hvp(theta, np.ones(net.dim))))
 
 
-def test_large_stacks_are_computed_in_chunks_with_the_same_result(rng, monkeypatch):
+def test_large_stacks_are_computed_in_chunks_with_the_same_result(rng):
     net = igr.MLP((5, 4, 3))
     X, y = data(net.sizes)
     theta = net.init(rng, 7)
     v = rng.normal(size=theta.shape)
     whole = net.loss(X, y)
-    monkeypatch.setattr(igr.mlp, "CHUNK_ELEMENTS", 100)  # chunks of 2 networks
-    parts = net.loss(X, y)
+    small = igr.MLP((5, 4, 3), chunk_elements=100)  # chunks of 2 networks
+    parts = small.loss(X, y)
     assert_allclose(parts.value(theta), whole.value(theta), rtol=1e-14)
     assert_allclose(parts.grad(theta), whole.grad(theta), rtol=1e-14, atol=1e-16)
     assert_allclose(parts.hvp(theta, v), whole.hvp(theta, v), rtol=1e-14, atol=1e-16)
-    assert_allclose(net.forward(theta, X), np.stack([net.forward(th, X) for th in theta]), rtol=1e-14)
+    assert_allclose(small.forward(theta, X), np.stack([net.forward(th, X) for th in theta]), rtol=1e-14)
 
 
 def test_gd_runs_a_network_and_reduces_the_loss(rng):
@@ -178,19 +180,27 @@ def test_accuracy_counts_the_largest_output():
 def test_digits_split_is_fixed_a_partition_and_centred():
     from sklearn.datasets import load_digits
 
-    X, y, Xt, yt = igr.digits(150)
-    X2, y2, Xt2, yt2 = igr.digits(150)
+    X, y, Xt, yt = igr.digits(150, rng=np.random.default_rng(0))
+    X2, y2, Xt2, yt2 = igr.digits(150, rng=np.random.default_rng(0))
     assert X.shape == (150, 64) and Xt.shape == (1797 - 150, 64) and y.shape == (150,)
     assert np.array_equal(X, X2) and np.array_equal(yt, yt2)  # the same split every time
     assert_allclose(X.mean(axis=0), 0, atol=1e-14)
-    raw, yr, raw_t, yr_t = igr.digits(150, center=False)
+    raw, yr, raw_t, yr_t = igr.digits(150, rng=np.random.default_rng(0), center=False)
     assert_allclose(raw - X, np.broadcast_to(raw[0] - X[0], raw.shape), atol=1e-15)  # centring is one shift
     # train and test together are exactly the whole data set, each image once
     every = np.column_stack([np.vstack([raw, raw_t]) * 16, np.concatenate([yr, yr_t])])
     full = load_digits()
     want = np.column_stack([full.data, full.target])
     assert np.array_equal(every[np.lexsort(every.T)], want[np.lexsort(want.T)])
-    assert not np.array_equal(igr.digits(150, seed=1)[1], y)
+    assert not np.array_equal(igr.digits(150, rng=np.random.default_rng(1))[1], y)
+
+
+def test_digits_seed_is_deprecated_and_equals_the_generator_it_names():
+    with pytest.warns(DeprecationWarning, match="rng=np.random.default_rng"):
+        old = igr.digits(200, seed=0)
+    new = igr.digits(200, rng=np.random.default_rng(0))
+    for a, b in zip(old, new):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(
@@ -208,10 +218,49 @@ def test_digits_split_is_fixed_a_partition_and_centred():
         (lambda: igr.MLP((3, 2)).init(0), "rng"),
         (lambda: igr.MLP((3, 2)).init(np.random.default_rng(), 0), "k"),
         (lambda: igr.MLP((3, 2)).init(np.random.default_rng(), scale=-1.0), "scale"),
-        (lambda: igr.digits(0), "n_train"),
-        (lambda: igr.digits(1797), "n_train"),
+        (lambda: igr.digits(0, rng=np.random.default_rng(0)), "n_train"),
+        (lambda: igr.digits(1797, rng=np.random.default_rng(0)), "n_train"),
+        (lambda: igr.digits(200), "rng must be a numpy.random.Generator"),
+        (lambda: igr.digits(200, rng=0), "rng must be a numpy.random.Generator"),
+        (lambda: igr.digits(200, rng=np.random.default_rng(0), seed=0), "give rng only"),
     ],
 )
 def test_bad_input_raises_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_numbers_are_bitwise_those_of_the_stored_reference():
+    """init, forward, accuracy, loss (value, grad, hvp) and train give exactly the stored numbers.
+
+    ``tests/data/mlp_reference.npz`` was computed before the library's refactor (issue 15);
+    studies computed with that code must reproduce.
+    """
+    ref = np.load(Path(__file__).parent / "data" / "mlp_reference.npz")
+    X, y, Xt, yt = igr.digits(200, rng=np.random.default_rng(0))
+    net = igr.MLP((64, 32, 10))
+    th = net.init(np.random.default_rng(0), 3)
+    got = {
+        "init": th,
+        "init_scaled": net.init(np.random.default_rng(1), scale=4.0),
+        "forward": net.forward(th, Xt[:20]),
+        "accuracy": np.asarray(net.accuracy(th, Xt, yt)),
+    }
+    for kind in ("cross_entropy", "squared"):
+        L = net.loss(X, y, kind=kind)
+        v = np.random.default_rng(5).standard_normal(th.shape)
+        got[f"{kind}_value"] = np.asarray(L.value(th))
+        got[f"{kind}_grad"] = L.grad(th)
+        got[f"{kind}_hvp"] = L.hvp(th, v)
+        run = igr.train(
+            L, th[0], np.array([0.05, 0.3]), 20, mu=np.array([0.0, 0.01])[:, None], every=5, sharpness_iters=3,
+            rng=np.random.default_rng(0),
+            record={"test_acc": lambda t: net.accuracy(t, Xt, yt)},
+        )
+        got[f"{kind}_train_theta"] = run.theta
+        got[f"{kind}_train_steps"] = run.steps
+        for k, val in run.history.items():
+            got[f"{kind}_train_{k}"] = val
+    assert sorted(got) == sorted(ref.files)
+    for k in ref.files:
+        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)

@@ -90,7 +90,7 @@ def test_record_functions_and_sharpness():
     net, L = small_network()
     theta0 = net.init(np.random.default_rng(4), 2)
     run = igr.train(L, theta0, 0.3, 12, every=6, record={"norm": lambda th: np.linalg.norm(th, axis=-1)},
-                    sharpness_iters=400)
+                    sharpness_iters=400, rng=np.random.default_rng(0))
     path = [igr.gd(L, t0, 0.3, 12)[::6] for t0 in theta0]
     assert_allclose(run.history["norm"], np.linalg.norm(path, axis=-1), rtol=1e-12)
     exact = [[igr.sharpness(L, th) for th in p] for p in path]
@@ -100,7 +100,7 @@ def test_record_functions_and_sharpness():
 def test_power_iteration_finds_the_top_eigenvalue_of_a_network():
     net, L = small_network("squared")
     theta = net.init(np.random.default_rng(5), 3)
-    lam, v = igr.power_iteration(L, theta, iters=300)
+    lam, v = igr.power_iteration(L, theta, iters=300, rng=np.random.default_rng(0))
     assert_allclose(lam, [igr.sharpness(L, th) for th in theta], rtol=1e-8)
     assert_allclose(np.linalg.norm(v, axis=-1), 1.0, rtol=1e-12)
     lam2, _ = igr.power_iteration(L, theta, iters=2, v0=v)  # warm start: already converged
@@ -108,7 +108,8 @@ def test_power_iteration_finds_the_top_eigenvalue_of_a_network():
 
 
 def test_power_iteration_returns_the_largest_magnitude_eigenvalue():
-    lam, v = igr.power_iteration(igr.quadratic(np.diag([1.0, -3.0])), [0.0, 0.0], iters=80)
+    L = igr.quadratic(np.diag([1.0, -3.0]))
+    lam, v = igr.power_iteration(L, [0.0, 0.0], iters=80, rng=np.random.default_rng(0))
     assert lam == pytest.approx(-3.0, rel=1e-12) and abs(v[1]) == pytest.approx(1.0, rel=1e-12)
 
 
@@ -159,3 +160,18 @@ def test_power_iteration_bad_input(kwargs, match):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=match):
             igr.power_iteration(igr.quadratic(np.eye(2)), [1.0, 0.0], **kwargs)
+
+
+def test_the_random_start_comes_from_rng_and_without_it_is_the_old_one_with_a_warning():
+    net, L = small_network()
+    theta0 = net.init(np.random.default_rng(4), 2)
+    with pytest.warns(DeprecationWarning, match="rng=np.random.default_rng"):
+        old = igr.train(L, theta0, 0.3, 6, every=3, sharpness_iters=2).history["sharpness"]
+    new = igr.train(L, theta0, 0.3, 6, every=3, sharpness_iters=2, rng=np.random.default_rng(0)).history["sharpness"]
+    np.testing.assert_array_equal(new, old)
+    with pytest.warns(DeprecationWarning, match="rng=np.random.default_rng"):
+        old = igr.power_iteration(L, theta0, iters=3)
+    new = igr.power_iteration(L, theta0, iters=3, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(new[0], old[0])
+    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+        igr.power_iteration(L, theta0, rng=0)
