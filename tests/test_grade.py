@@ -345,7 +345,8 @@ def test_bad_options_name_the_argument(tmp_path, chapters, capsys):
         assert word in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not sandbox_available(), reason="unshare with user namespaces is not available")
+@pytest.mark.skipif(not sandbox_available(), reason="unshare with user namespaces is not available, or the "
+                    "environment lives under /tmp, which the sandbox hides")
 def test_sandbox_has_no_network_and_a_private_tmp(tmp_path, chapters):
     probe_file = pathlib.Path(__file__).resolve().parent / ".sandbox-probe"
     probe = (

@@ -142,9 +142,20 @@ def _limits():
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def hidden_by_sandbox():
+    """What the sandbox would hide that the grading process needs: Python or igrlib inside /tmp.
+
+    The sandbox mounts an empty private /tmp, so an environment installed under /tmp (a clone of
+    the repository there, say) cannot run in it.
+    """
+    tmp = os.path.join(os.path.realpath("/tmp"), "")
+    needed = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    return sorted(p for p in needed if os.path.join(os.path.realpath(p), "").startswith(tmp))
+
+
 def sandbox_available():
     """Whether ``--sandbox`` works here (unprivileged user, network, pid and mount namespaces)."""
-    if shutil.which("unshare") is None:
+    if shutil.which("unshare") is None or hidden_by_sandbox():
         return False
     probe = subprocess.run(["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "true"], capture_output=True)
     return probe.returncode == 0
@@ -502,6 +513,9 @@ def main(argv=None):
             parser.error(f"--{option} must be positive")
     if args.gradescope and len(args.submissions) != 1:
         parser.error("--gradescope takes exactly one submission")
+    if args.sandbox and hidden_by_sandbox():
+        parser.error(f"--sandbox hides /tmp, where this environment lives ({', '.join(hidden_by_sandbox())}); "
+                     "install it elsewhere to use the sandbox")
     if args.sandbox and not sandbox_available():
         parser.error("--sandbox: unshare with user namespaces is not available on this machine")
     try:
