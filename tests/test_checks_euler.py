@@ -1,4 +1,4 @@
-"""The self-checks of chapter 2 (igrlib/checks/euler.py): right answers pass, plausible wrong ones fail."""
+"""The self-checks of chapter 2 (igrlib/coursework/checks/euler.py): right answers pass, plausible wrong ones fail."""
 
 import math
 
@@ -8,54 +8,50 @@ import pytest
 import igrlib as igr
 from igrlib.coursework.checks import available_checks, run_check
 
-# --- euler-global-order ----------------------------------------------------------------------------
+# --- euler-error-constant --------------------------------------------------------------------------
+# The right answer is taken from the chapter (tests/test_checks_solutions.py); these are others.
 
 
-def global_order(loss, theta0, T, lrs):
-    """The chapter's solution."""
-    exact = igr.gradient_flow(loss, theta0, [0.0, T])[-1]
-    errors = [np.linalg.norm(igr.gd(loss, theta0, h, round(T / h))[-1] - exact) for h in lrs]
-    return float(np.polyfit(np.log(lrs), np.log(errors), 1)[0])
+def measured_constant(lam, T):
+    """Also right: measure (theta_n - theta(T)) / (h theta_0) with plain numpy, Richardson-extrapolated to h = 0."""
+
+    def at(n):
+        h = T / n
+        return ((1 - h * lam) ** n - np.exp(-lam * T)) / h
+
+    return float(2 * at(2**16) - at(2**15))
 
 
-def global_order_max_norm(loss, theta0, T, lrs):
-    """Also right: another vector norm for the error changes the fitted slope very little."""
-    exact = igr.gradient_flow(loss, theta0, [0.0, T])[-1]
-    errors = [np.max(np.abs(igr.gd(loss, theta0, h, round(T / h))[-1] - exact)) for h in lrs]
-    return np.polyfit(np.log(lrs), np.log(errors), 1)[0]
+def wrong_sign(lam, T):
+    return 0.5 * lam**2 * T * np.exp(-lam * T)
 
 
-def one_step_order(loss, theta0, T, lrs):
-    """Wrong: measures the local error (one step), whose order is 2."""
-    errors = [
-        np.linalg.norm(igr.gd(loss, theta0, h, 1)[-1] - igr.gradient_flow(loss, theta0, [0.0, h])[-1]) for h in lrs
-    ]
-    return np.polyfit(np.log(lrs), np.log(errors), 1)[0]
+def without_decay(lam, T):  # forgets that theta(T) itself decays
+    return -0.5 * lam**2 * T
 
 
-def slope_against_steps(loss, theta0, T, lrs):
-    """Wrong: fits log(error) against log(n) instead of log(h), so the sign flips."""
-    exact = igr.gradient_flow(loss, theta0, [0.0, T])[-1]
-    errors = [np.linalg.norm(igr.gd(loss, theta0, h, round(T / h))[-1] - exact) for h in lrs]
-    return np.polyfit(np.log(T / np.asarray(lrs)), np.log(errors), 1)[0]
+def local_error_constant(lam, T):  # the one-step constant h^2 lam^2 / 2, not the global one
+    return 0.5 * lam**2
 
 
-def fixed_steps(loss, theta0, T, lrs):
-    """Wrong: runs the same number of steps for every h, so the end times differ."""
-    exact = igr.gradient_flow(loss, theta0, [0.0, T])[-1]
-    errors = [np.linalg.norm(igr.gd(loss, theta0, h, 8)[-1] - exact) for h in lrs]
-    return np.polyfit(np.log(lrs), np.log(errors), 1)[0]
+def not_a_number(lam, T):
+    return [-0.5 * lam**2 * T * np.exp(-lam * T)]
 
 
-def textbook_answer(loss, theta0, T, lrs):
-    """Wrong: returns the asymptotic order without measuring it."""
-    return 1.0
+def with_gd(lam, T):  # a simulation with the library: switched off by the check
+    h = T / 4096
+    return float((igr.gd(igr.quadratic([[lam]]), [1.0], h, 4096)[-1, 0] - np.exp(-lam * T)) / h)
 
 
-def not_a_number(loss, theta0, T, lrs):
-    """Wrong: returns every error instead of the slope."""
-    exact = igr.gradient_flow(loss, theta0, [0.0, T])[-1]
-    return np.array([np.linalg.norm(igr.gd(loss, theta0, h, round(T / h))[-1] - exact) for h in lrs])
+class Rigged(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+def rigged(lam, T):
+    return Rigged(0.0)
 
 
 # --- euler-steps-to-tol ----------------------------------------------------------------------------
@@ -130,9 +126,9 @@ def stub(*args):
 
 
 CASES = {
-    "euler-global-order": {
-        "right": [global_order, global_order_max_norm],
-        "wrong": [one_step_order, slope_against_steps, fixed_steps, textbook_answer, not_a_number],
+    "euler-error-constant": {
+        "right": [measured_constant],
+        "wrong": [wrong_sign, without_decay, local_error_constant, not_a_number, with_gd, rigged],
     },
     "euler-steps-to-tol": {
         "right": [steps_to_tol, steps_by_loop],
@@ -148,7 +144,7 @@ CASES = {
 
 
 def test_the_chapter_checks_are_registered():
-    assert {"euler-global-order", "euler-steps-to-tol"} <= set(available_checks())
+    assert {"euler-error-constant", "euler-steps-to-tol"} <= set(available_checks())
 
 
 @pytest.mark.parametrize("name, answer", [(n, f) for n, c in CASES.items() for f in c["right"]])
@@ -166,20 +162,15 @@ def test_wrong_answers_fail(name, answer):
 
 def test_check_prints_one_line(capsys):
     igr.check("euler-steps-to-tol", steps_to_tol)
-    igr.check("euler-global-order", stub)
+    igr.check("euler-error-constant", stub)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("[PASS] euler-steps-to-tol:")
-    assert lines[1].startswith("[TODO] euler-global-order:")
+    assert lines[1].startswith("[TODO] euler-error-constant:")
 
 
-def test_the_order_problems_are_not_all_asymptotic():
-    # A check that a hard-coded 1.0 could pass would not test anything: at least one problem must be
-    # far enough from the asymptotic regime that the measured order is clearly not 1.
-    from igrlib.coursework.checks.euler import ORDER_TOL, _measured_order, _order_problems
-
-    orders = [_measured_order(loss, theta0, T, lrs) for _, loss, theta0, T, lrs in _order_problems()]
-    assert all(0.5 < p < 1.5 for p in orders)
-    assert max(abs(p - 1) for p in orders) > 5 * ORDER_TOL
+def test_with_gd_is_told_to_do_it_without():
+    passed, message = run_check("euler-error-constant", with_gd)
+    assert not passed and "PermissionError" in message and "igrlib.gd" in message
 
 
 def test_the_step_cases_cover_every_regime():

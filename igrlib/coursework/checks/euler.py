@@ -1,8 +1,9 @@
 r"""Self-checks for chapter 2, *Gradient descent is Euler's method* (``book/02_euler.ipynb``).
 
-Each check calls the student's function on problems the chapter does not use
-and compares what it returns with a measurement made here with :func:`igrlib.gd`
-and :func:`igrlib.gradient_flow`. The messages give hints, never the answer.
+Each check calls the student's function on cases the chapter does not use and compares
+what it returns with the mathematics: the leading term of the global error of Euler's
+method (derived in the check's comment, not stored), or a measurement made here with
+:func:`igrlib.gd`. The messages give hints, never the answer.
 """
 
 from __future__ import annotations
@@ -11,55 +12,36 @@ import math
 
 import numpy as np
 
-from ...flow import gradient_flow
 from ...gd import gd
-from ...losses import quadratic, rosenbrock, two_param
+from ...losses import quadratic
 from . import plain_real, register
 
 __all__ = []
 
-# How far a student's fitted order may be from the one measured here. The same
-# procedure agrees to about 1e-10; the margin allows another vector norm for the error.
-ORDER_TOL = 0.03
+def _error_constant_cases(rng):
+    """(lam, T) pairs: two fixed, four fresh on every call."""
+    return [(1.0, 1.0), (0.3, 4.0)] + [(float(rng.uniform(0.2, 5.0)), float(rng.uniform(0.2, 5.0))) for _ in range(4)]
 
 
-def _measured_order(loss, theta0, T, lrs):
-    """Least-squares slope of log |theta_n - theta(T)| against log h, with n = T / h."""
-    exact = gradient_flow(loss, theta0, [0.0, T])[-1]
-    errors = [np.linalg.norm(gd(loss, theta0, h, round(T / h))[-1] - exact) for h in lrs]
-    return float(np.polyfit(np.log(lrs), np.log(errors), 1)[0])
-
-
-def _order_problems():
-    """Fresh problems: (description, loss, theta0, T, lrs). T / h is an integer for every h."""
-    return [
-        # Far from the asymptotic regime (h * lambda up to 5/8): the measured slope is well below 1.
-        ("the 1-D quadratic L = 5 theta^2 / 2 at large steps", quadratic([[5.0]]), np.array([1.0]), 1.0,
-         1.0 / np.array([8.0, 16.0, 32.0])),
-        ("Rosenbrock's function with b = 2", rosenbrock(1.0, 2.0), np.array([-1.0, 1.0]), 1.0,
-         1.0 / np.array([32.0, 64.0, 128.0, 256.0])),
-        ("the two-parameter model with x = 2, y = 1", two_param(2.0, 1.0), np.array([0.3, 1.2]), 0.5,
-         0.5 / np.array([16.0, 32.0, 64.0])),
-    ]
-
-
-@register("euler-global-order")
-def _global_order(answer):
-    for what, loss, theta0, T, lrs in _order_problems():
-        got = answer(loss, theta0.copy(), T, lrs.copy())
-        if np.ndim(got) != 0:
-            return False, f"return one number, the fitted slope; got an array of shape {np.shape(got)}"
-        got = float(got)
-        if not math.isfinite(got):
-            return False, f"your slope is {got} on {what}; are some errors zero or NaN?"
-        want = _measured_order(loss, theta0, T, lrs)
-        if abs(got - want) > ORDER_TOL:
+@register(
+    "euler-error-constant",
+    without=("igrlib.gd", "igrlib.gradient_flow", "igrlib.heavy_ball", "igrlib.train", "igrlib.modified_flow"),
+)
+def _error_constant(answer):
+    for lam, T in _error_constant_cases(np.random.default_rng()):
+        got = plain_real(answer(lam, T))
+        if got is None:
+            return False, "return one number, the constant C (a float)"
+        # theta_n = (1 - h lam)^(T/h) theta_0 = exp(T log(1 - h lam) / h) theta_0, expanded in h
+        want = -0.5 * lam**2 * T * math.exp(-lam * T)
+        if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-300):
+            if math.isclose(got, -want, rel_tol=1e-6):
+                return False, f"for lam = {lam:.3g}, T = {T:.3g} the size is right, the sign not: is GD ahead?"
             return False, (
-                f"on {what} your slope {got:.3f} does not match the order measured from GD and the exact flow. "
-                "Run n = T / h steps for each h, take the distance to the flow at time T, "
-                "and fit a line to log(error) against log(h)."
+                f"for lam = {lam:.3g}, T = {T:.3g} your C is not the coefficient of h in theta_n - theta(T); "
+                "write (1 - h lam)^(T/h) as exp((T/h) log(1 - h lam)) and expand the logarithm"
             )
-    return True, "your function measures the global order of Euler's method on three fresh problems"
+    return True, "your constant matches the leading global error of Euler's method on fresh (lam, T)"
 
 
 def _steps_cases():
