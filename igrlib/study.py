@@ -18,10 +18,12 @@ data set (:mod:`igrlib.data`) with one of four methods, all with learning rate :
 * ``gd_penalty``: full-batch GD on :math:`L + \frac h4 \lvert\nabla L\rvert^2` (the implicit
   penalty of GD added once more, explicitly).
 
-Every run stops when the training loss reaches ``target`` (checked once per unit of time
-:math:`t = h \cdot \text{steps}`, or once per epoch) or at ``max_time``; it records the
-metrics at the ``eq`` point (a fixed time ``t_eq`` in the full-batch study, a fixed number of
-epochs ``eq_epochs`` in the minibatch study) and at the ``end`` point, and the sharpness at the end by Lanczos
+Every run records the metrics at two points: ``eq``, a fixed time ``t_eq`` in the full-batch
+study or a fixed number of epochs ``eq_epochs`` in the minibatch study; and ``end``, the first
+check (once per unit of time :math:`t = h \cdot \text{steps}`, or once per epoch) at which the
+training loss is at or below ``target``, or ``max_time`` if it never gets there. A run that
+reaches the target before the ``eq`` point trains on until the ``eq`` point, but its ``end``
+metrics are those at the target. The sharpness at ``end`` comes from Lanczos
 (``scipy.sparse.linalg.eigsh`` on exact Hessian-vector products).
 
 References
@@ -175,7 +177,7 @@ def _train(net, L, theta, parts, s):
     else:  # the eq point at a fixed time t = h * steps
         eq_step = round(s["t_eq"] / h)
     max_steps = max(math.ceil(s["max_time"] / h), eq_step)
-    out, step, queue, diverged = {}, 0, [], False
+    out, step, queue, end, diverged = {}, 0, [], None, False
     while True:
         if method == "gd":
             theta = theta - h * L.grad(theta)
@@ -202,14 +204,17 @@ def _train(net, L, theta, parts, s):
             if not np.isfinite(loss) or loss > 1e6:
                 diverged = True
                 break
-            if (loss <= s["target"] and step >= eq_step) or step >= max_steps:
+            if end is None and (loss <= s["target"] or step >= max_steps):
+                end = (step, theta)  # the end point: the first check at the target (or the cap)
+            if end is not None and step >= eq_step:  # both points recorded
                 break
-    if diverged:
+    if end is None:  # diverged before the end point
         out.update(diverged=True, converged=False, end_step=step, end_time=step * h, sharpness=float("nan"))
         return out
+    step, theta = end
     out.update({f"end_{k}": v for k, v in _metrics(net, theta, parts, L).items()}, end_step=step, end_time=step * h)
     out["converged"] = bool(out["end_train_loss"] <= s["target"])
-    out["diverged"] = False
+    out["diverged"] = diverged  # True only if it blew up after the end point, before the eq point
     out["sharpness"] = _lanczos_sharpness(L, theta, np.random.default_rng([INIT_TAG, s["seed"], 1]))
     return out
 

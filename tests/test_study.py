@@ -149,3 +149,18 @@ def test_paired_interval_matches_scipy():
     assert got["df"] == 23 and got["k"] == 24
     np.testing.assert_allclose([got["low"], got["high"]], [low, high], rtol=1e-12)
     np.testing.assert_allclose(got["p"], stats.ttest_1samp(d, 0).pvalue, rtol=1e-10)
+
+
+def test_end_point_is_the_first_check_at_the_target_even_before_the_eq_point(monkeypatch):
+    monkeypatch.setitem(study.DATA, "digits", dict(n_train=64, n_val=50, width=8, t_eq=0.0, max_time=500.0))
+    s = dict(study.grid("minibatch")[1], lr=0.5, batch=16, target=0.3, eq_epochs=200)
+    assert s["data"] == "digits" and s["method"] == "sgd"
+    row = study.run(s)
+    epoch = row["end_step"] // 4  # four minibatches per epoch: the target is checked once an epoch
+    assert row["converged"] and row["end_train_loss"] <= 0.3 and row["end_step"] == 4 * epoch
+    assert row["eq_step"] == 4 * 200 > row["end_step"] and row["eq_train_loss"] < row["end_train_loss"]
+    # the same trajectory observed one epoch earlier was still above the target, and at the end epoch the same
+    before = study.run(dict(s, eq_epochs=epoch - 1))
+    at = study.run(dict(s, eq_epochs=epoch))
+    assert before["eq_train_loss"] > 0.3
+    assert at["eq_train_loss"] == row["end_train_loss"] and at["end_step"] == row["end_step"]
