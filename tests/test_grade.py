@@ -149,7 +149,10 @@ PATCHES = {
 def test_patching_the_checks_does_not_change_the_verdict(tmp_path, chapters, patch):
     nb = with_stub("def square(x):\n    return 2 * x", PATCHES[patch])
     rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=TIMEOUT)
-    assert rows[0][:2] == ("demo-square", "FAIL"), rows
+    # patched in the notebook's process, the checks there call the answer differently (or not at
+    # all): the grader's own copy finds the record incomplete; the wrong answer never passes
+    want = {"run_check": "FAIL", "stdout": "FAIL", "registry": "ERROR"}[patch]
+    assert rows[0][:2] == ("demo-square", want), rows
 
 
 def test_a_forged_verdict_line_is_ignored(tmp_path, chapters):

@@ -29,7 +29,9 @@ import sysconfig
 import traceback
 import types
 
-__all__ = ["check", "register", "available_checks", "CheckResult"]
+import numpy as np
+
+__all__ = ["check", "register", "available_checks", "CheckResult", "fresh_rng", "plain_real"]
 
 
 # Code in these directories is not the student's: igrlib itself, the standard library and the
@@ -92,9 +94,7 @@ def plain_real(value):
     """
     kind = type(value)
     if kind in (int, float) or (
-        kind.__module__ == "numpy"
-        and isinstance(value, (numbers.Real,))
-        and not isinstance(value, (bool, __import__("numpy").bool_))
+        kind.__module__ == "numpy" and isinstance(value, (numbers.Real,)) and not isinstance(value, (bool, np.bool_))
     ):
         return float(value)
     return None
@@ -198,17 +198,27 @@ def _collector(registry):
     return register_into
 
 
-def _registry_snapshot():
-    """A private copy of every registered check, as ``{name: (fn, without)}`` (the grader takes it
-    before any student code runs)."""
-    return {name: (_copy(fn), fn.without) for name, fn in _registry().items()}
+_seeds = []  # while grading: the SeedSequence that fresh_rng draws from
 
 
-def _copy(fn):
-    """A new function object with ``fn``'s code: unaffected if ``fn.__code__`` is swapped later."""
-    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    copy.__kwdefaults__ = fn.__kwdefaults__
-    return copy
+@contextlib.contextmanager
+def seeded(seed):
+    """Within this block, :func:`fresh_rng` draws reproducibly from ``seed`` (a tuple of ints).
+
+    The grader runs every check twice, in the submission's process to record the answer's
+    results and in its own to judge them; both must draw the same "fresh" inputs.
+    """
+    _seeds.append(np.random.SeedSequence(list(seed)))
+    try:
+        yield
+    finally:
+        _seeds.pop()
+
+
+def fresh_rng():
+    """A random generator for a check's fresh inputs: new entropy at every self-check, and
+    the same stream in both of the grader's runs (see :func:`seeded`)."""
+    return np.random.default_rng(_seeds[-1].spawn(1)[0] if _seeds else None)
 
 
 def run_check(name, answer):
@@ -216,20 +226,27 @@ def run_check(name, answer):
     registry = _registry()
     if name not in registry:
         return CheckResult(False, f"no check named {name!r}; known checks: {', '.join(sorted(registry))}")
-    return _evaluate(registry[name], answer)
+    fn = registry[name]
+    return _evaluate(fn, _guarded(answer, getattr(fn, "without", ())))
 
 
-def _evaluate(fn, answer, without=None):
-    """Run the check function ``fn`` on ``answer``, with the routines ``without`` (default: the
-    check's own list) unavailable to it; a :class:`CheckResult`, never an exception."""
-    without = getattr(fn, "without", ()) if without is None else without
+def _evaluate(fn, answer):
+    """Run the check function ``fn`` on ``answer``; a :class:`CheckResult`, never an exception.
+
+    An exception replayed by the grader (see :mod:`igrlib.coursework._replay`) carries the name
+    and line it had in the student's code.
+    """
     try:
-        passed, message = fn(_guarded(answer, without))
+        passed, message = fn(answer)
     except NotImplementedError:
         return CheckResult(False, "TODO: not attempted yet (the stub still raises NotImplementedError)")
     except Exception as exc:  # the student's code may fail in any way; report it, do not crash
-        return CheckResult(False, f"your code raised {type(exc).__name__}: {exc} (line {_answer_line(exc)})")
-    return CheckResult(passed, message)
+        ename = getattr(exc, "answer_ename", type(exc).__name__)
+        line = getattr(exc, "answer_line", None) or _answer_line(exc)
+        return CheckResult(False, f"your code raised {ename}: {exc} (line {line})")
+    if type(message) is not str:
+        return CheckResult(False, "the check returned a message that is not a string")
+    return CheckResult(type(passed) in (bool, np.bool_) and passed, message)
 
 
 def check(name, answer):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...gd import gd
 from ...losses import quadratic
-from . import plain_real, register
+from . import fresh_rng, plain_real, register
 
 __all__ = []
 
@@ -28,7 +28,7 @@ def _error_constant_cases(rng):
     without=("igrlib.gd", "igrlib.gradient_flow", "igrlib.heavy_ball", "igrlib.train", "igrlib.modified_flow"),
 )
 def _error_constant(answer):
-    for lam, T in _error_constant_cases(np.random.default_rng()):
+    for lam, T in _error_constant_cases(fresh_rng()):
         got = plain_real(answer(lam, T))
         if got is None:
             return False, "return one number, the constant C (a float)"
