@@ -210,7 +210,7 @@ class _Run:
             start_new_session=True,
             preexec_fn=_limits,
         )
-        self.buffer, self.scanned = b"", 0
+        self.buffer, self.scanned = bytearray(), 0
         self.max_message = job["max_message"] + 1000
         try:
             self.proc.stdin.write(json.dumps({**job, "nonce": self.nonce}).encode())
@@ -225,7 +225,9 @@ class _Run:
         while True:
             newline = self.buffer.find(b"\n", self.scanned)
             if newline >= 0:
-                line, self.buffer, self.scanned = self.buffer[:newline], self.buffer[newline + 1 :], 0
+                line = bytes(self.buffer[:newline])
+                del self.buffer[: newline + 1]
+                self.scanned = 0
                 if line.startswith(prefix):
                     return _message(line[len(prefix) :])
                 continue
@@ -237,7 +239,7 @@ class _Run:
                 return "quiet"
             ready, _, _ = select.select([self.proc.stdout], [], [], left)
             if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                chunk = os.read(self.proc.stdout.fileno(), 2**20)
                 if not chunk:
                     return None
                 self.buffer += chunk
@@ -375,6 +377,8 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
                     interrupted, deadline = False, time.monotonic() + timeout
             elif kind in ("end", "malformed") and current is not None:
                 what, index = current
+                if kind == "end" and message.get(what) != index:
+                    continue  # not the end of what is running: a forged message
                 if what == "cell":
                     if kind == "end":
                         cells_ended[index] = (
@@ -522,7 +526,7 @@ def grade(
     for index, (check, _answer) in enumerate(probes):
         name = check.removeprefix("hidden:")
         fn = hidden.get(name) if check.startswith("hidden:") else public.get(name)
-        status, message = outcomes.get(index, ("ERROR", "not run"))
+        status, message = outcomes.get(index, ("ERROR", "not checked: the notebook's process stopped before"))
         if fn is None:
             status, message = "ERROR", f"no check named {name!r} in this version of igrlib"
         elif status == "RECORD":

@@ -18,6 +18,7 @@ from . import fresh_rng, plain_real, register
 
 __all__ = []
 
+
 def _error_constant_cases(rng):
     """(lam, T) pairs: two fixed, four fresh on every call."""
     return [(1.0, 1.0), (0.3, 4.0)] + [(float(rng.uniform(0.2, 5.0)), float(rng.uniform(0.2, 5.0))) for _ in range(4)]
