@@ -167,7 +167,7 @@ def test_routines_switched_off_stay_off_in_the_record():
         return answer(4.0) == 2.0, "sqrt"
 
     direct, (status, message) = record_then_judge(check, lambda x: np.linalg.norm([x]) ** 0.5, ["numpy.linalg.norm"])
-    assert status == "FAIL" and "PermissionError" in message and "without numpy.linalg.norm" in message
+    assert status == "FAIL" and "PermissionError" in message and "numpy.linalg.norm is switched off here" in message
 
 
 def test_a_record_that_runs_out_or_was_made_on_other_inputs_is_an_error():
@@ -212,3 +212,21 @@ def test_a_check_cannot_swallow_the_replays_error():
 def test_malformed_records_are_refused(calls):
     with pytest.raises(ValueError):
         _replay.decode_calls(calls)
+
+
+def test_switching_routines_off_is_a_guard_not_a_boundary():
+    """What the instructors' page says: an answer that deliberately keeps a copy of a switched-off
+    routine from before the check gets past the switch (as copying the library's source would);
+    the grader judges the values, not how they were computed."""
+    import types
+
+    copy = types.FunctionType(json.dumps.__code__, json.dumps.__globals__, "copy", json.dumps.__defaults__)
+    copy.__kwdefaults__ = json.dumps.__kwdefaults__
+
+    def check(answer):
+        return answer([1]) == "[1]", "dumps"
+
+    direct, (status, _) = record_then_judge(check, json.dumps, ["json.dumps"])
+    assert status == "FAIL" and "json.dumps is switched off" in direct[1]
+    direct, (status, _) = record_then_judge(check, copy, ["json.dumps"])
+    assert status == "PASS"

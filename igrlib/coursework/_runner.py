@@ -62,11 +62,8 @@ def _main():
         if index in job["done"]:
             continue
         send(kind="start", probe=index)
-        if name.startswith("hidden:"):
-            fn, without = hidden.get(name.removeprefix("hidden:")), ()
-        else:
-            fn = checks._registry().get(name)
-            without = getattr(fn, "without", ())
+        fn = (hidden if name.startswith("hidden:") else checks._registry()).get(name.removeprefix("hidden:"))
+        without, why = getattr(fn, "without", ()), getattr(fn, "why", checks.WHY)
         try:
             value = eval(compile(answer, "<answer>", "eval"), namespace)
         except BaseException as exc:  # noqa: BLE001
@@ -76,7 +73,7 @@ def _main():
                 missing=f"could not find the answer {answer}: {type(exc).__name__}: {exc}"[:500],
             )
             continue
-        recorder = _replay.Recorder(checks._guarded(value, without) if callable(value) else _NotCallable(value))
+        recorder = _replay.Recorder(checks._guarded(value, without, why) if callable(value) else _NotCallable(value))
         try:
             with checks.seeded([*job["seed"], index]):
                 checks._evaluate(fn, recorder)  # its verdict is not sent: the grader makes its own

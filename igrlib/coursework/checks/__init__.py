@@ -62,21 +62,27 @@ class CheckResult(tuple):
         return self[0]
 
 
-def register(name, *, without=()):
+WHY = "do yourself what it does"
+
+
+def register(name, *, without=(), why=WHY):
     """Decorator: register ``fn(answer) -> (passed, message)`` as the check ``name``.
 
     ``without`` names the routines the exercise asks the student to do without, as
     ``"module.function"`` strings (``"igrlib.gradient_flow"``, ``"scipy.integrate.solve_ivp"``).
-    While the answer runs they raise ``PermissionError``, and so does every function of the
-    check modules themselves (their helpers and case tables).
+    While the answer runs they raise ``PermissionError`` saying ``"<routine> is switched off
+    here: this exercise asks you to <why>"``, and so does every function of the check modules themselves
+    (their helpers and case tables).
     """
     without = tuple(without)
     for routine in without:
         if not isinstance(routine, str) or "." not in routine:
             raise ValueError(f"without: {routine!r} is not a 'module.function' name")
+    if not isinstance(why, str) or not why:
+        raise ValueError(f"why: {why!r} is not a sentence saying why the routines are switched off")
 
     def wrap(fn):
-        fn.check_name, fn.without = name, without
+        fn.check_name, fn.without, fn.why = name, without, why
         own = fn.__globals__.setdefault("CHECKS", {})  # the defining module's own table, read by _registry()
         if own.get(name, fn) is not fn:
             raise ValueError(f"a check named {name!r} is registered twice")
@@ -100,13 +106,16 @@ def plain_real(value):
     return None
 
 
-def _blocker(name):
-    def blocked(*args, **kwargs):
-        raise PermissionError(
-            "this exercise asks you to do it yourself, without " + __import__("sys")._getframe().f_code.co_name
-        )
+def _blocker(name, message):
+    """A code object named ``name`` that raises ``PermissionError(message)`` (no closure: it
+    replaces the code of functions that have none)."""
 
-    return blocked.__code__.replace(co_name=name, co_qualname=name)
+    def blocked(*args, **kwargs):
+        raise PermissionError("MESSAGE")
+
+    code = blocked.__code__
+    consts = tuple(message if c == "MESSAGE" else c for c in code.co_consts)
+    return code.replace(co_name=name, co_qualname=name, co_consts=consts)
 
 
 def _resolve(routine):
@@ -130,30 +139,35 @@ def _check_helpers():
 
 
 @contextlib.contextmanager
-def _blocked(functions, names):
+def _blocked(functions, messages):
     saved = []
     try:
-        for fn, name in zip(functions, names):
+        for fn, message in zip(functions, messages):
             if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars:
                 saved.append((fn, fn.__code__))
-                fn.__code__ = _blocker(name)
+                fn.__code__ = _blocker(fn.__name__, message)
         yield
     finally:
         for fn, code in saved:
             fn.__code__ = code
 
 
-def _guarded(answer, without):
-    """``answer`` wrapped so that while it runs the routines ``without`` and the checks' helpers raise."""
+def _guarded(answer, without, why=WHY):
+    """``answer`` wrapped so that while it runs the routines ``without`` and the checks' helpers
+    raise ``PermissionError``, with a message naming the routine and saying ``why``."""
     if not callable(answer):
         return answer
-    routines = [(_resolve(r), r) for r in without]
-    helpers = [(f, "the check's own " + f.__name__) for f in _check_helpers()]
-    functions, names = zip(*([(f, n) for f, n in routines if f is not None] + helpers)) if helpers else ((), ())
+    routines = [(_resolve(r), f"{r} is switched off here: this exercise asks you to {why}") for r in without]
+    helpers = [
+        (f, f"the check's own {f.__name__} is switched off while your function runs: use your own code")
+        for f in _check_helpers()
+    ]
+    pairs = [(f, m) for f, m in routines if f is not None] + helpers
+    functions, messages = zip(*pairs) if pairs else ((), ())
 
     @functools.wraps(answer)
     def call(*args, **kwargs):
-        with _blocked(functions, names):
+        with _blocked(functions, messages):
             return answer(*args, **kwargs)
 
     return call
@@ -227,7 +241,7 @@ def run_check(name, answer):
     if name not in registry:
         return CheckResult(False, f"no check named {name!r}; known checks: {', '.join(sorted(registry))}")
     fn = registry[name]
-    return _evaluate(fn, _guarded(answer, getattr(fn, "without", ())))
+    return _evaluate(fn, _guarded(answer, getattr(fn, "without", ()), getattr(fn, "why", WHY)))
 
 
 def _evaluate(fn, answer):

@@ -45,6 +45,7 @@ def _psd_problems():
         "scipy.linalg.eigvalsh",
         "scipy.sparse.linalg.eigsh",
     ),
+    why="find the largest eigenvalue from Hessian-vector products alone, not with an eigensolver",
 )
 def _power_iteration(answer):
     for A, v0 in _psd_problems():
