@@ -337,11 +337,14 @@ def test_gradescope_and_hidden_checks(tmp_path, chapters, capsys):
 
 def test_bad_options_name_the_argument(tmp_path, chapters, capsys):
     ref = str(tmp_path / "reference")
+    broken = tmp_path / "broken.py"
+    broken.write_text("import no_such_module_here\n")
     for args, word in [
         (["--timeout", "0"], "--timeout"),
         (["--wall", "-1"], "--wall"),
         (["--chapter", "nope.ipynb"], "--chapter"),
         (["--extra-checks", "/nonexistent"], "--extra-checks"),
+        (["--extra-checks", str(broken)], "--extra-checks"),
     ]:
         with pytest.raises(SystemExit):
             main(["x.ipynb", "--reference", ref, *args])

@@ -8,8 +8,10 @@ orders, invariants) with what the mathematics requires. It prints one line,
 ``[PASS] name: message``, ``[FAIL] name: hint`` or ``[TODO] name: ...``,
 
 and never reveals the answer. ``[TODO]`` means the stub still raises
-``NotImplementedError``. The grader (``python -m igrlib.coursework.grade``) reads these
-lines.
+``NotImplementedError``. The grader (``python -m igrlib.coursework.grade``) runs the same
+checks, but makes the verdict in its own process from a record of what the answer returned
+(:mod:`igrlib.coursework._replay`); checks therefore draw their fresh inputs from
+:func:`fresh_rng`.
 
 Each chapter's checks live in a module of this package and are registered with
 :func:`register`; :func:`check` finds them all.
