@@ -62,8 +62,6 @@ def _main():
         if index in job["done"]:
             continue
         send(kind="start", probe=index)
-        fn = (hidden if name.startswith("hidden:") else checks._registry()).get(name.removeprefix("hidden:"))
-        without, why = getattr(fn, "without", ()), getattr(fn, "why", checks.WHY)
         try:
             value = eval(compile(answer, "<answer>", "eval"), namespace)
         except BaseException as exc:  # noqa: BLE001
@@ -73,8 +71,11 @@ def _main():
                 missing=f"could not find the answer {answer}: {type(exc).__name__}: {exc}"[:500],
             )
             continue
-        recorder = _replay.Recorder(checks._guarded(value, without, why) if callable(value) else _NotCallable(value))
-        try:
+        try:  # the student's code may have broken anything here; the grader judges what comes back
+            fn = (hidden if name.startswith("hidden:") else checks._registry()).get(name.removeprefix("hidden:"))
+            without, why = getattr(fn, "without", ()), getattr(fn, "why", checks.WHY)
+            answer = checks._guarded(value, without, why) if callable(value) else _NotCallable(value)
+            recorder = _replay.Recorder(answer)
             with checks.seeded([*job["seed"], index]):
                 checks._evaluate(fn, recorder)  # its verdict is not sent: the grader makes its own
             record = json.dumps(recorder.calls)
