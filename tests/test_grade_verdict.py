@@ -44,6 +44,7 @@ ATTACKS = {
         "        except ValueError:\n"
         "            pass",
         "ERROR",
+        "recorded only 0",
     ),
     # the check module's globals patched after it is loaded: its comparisons always succeed
     "globals": (
@@ -51,19 +52,21 @@ ATTACKS = {
         "import igrlib.coursework.checks.demo as demo\n"
         "demo.np = types.SimpleNamespace(allclose=lambda *a, **k: True, asarray=numpy.asarray, random=numpy.random)",
         "FAIL",
+        "wrong values",
     ),
     # numpy itself patched in the notebook's process
-    "numpy": ("import numpy\nnumpy.allclose = lambda *a, **k: True", "FAIL"),
+    "numpy": ("import numpy\nnumpy.allclose = lambda *a, **k: True", "FAIL", "wrong values"),
+    # the machinery broken outright: that probe ends with an error, the process lives on
+    "machinery": ("import igrlib.coursework.checks as c\nc._registry = None", "ERROR", "raised TypeError"),
 }
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_tampering_in_the_notebooks_process_never_passes(tmp_path, chapters, attack):  # noqa: F811
-    cell, status = ATTACKS[attack]
+    cell, status, text = ATTACKS[attack]
     rows = graded(tmp_path, chapters, WRONG, cell)
-    assert rows[0][:2] == ("demo-square", status), rows
-    if status == "ERROR":
-        assert "recorded only 0" in rows[0].message, rows
+    assert rows[0][:2] == ("demo-square", status) and text in rows[0].message, rows
+    assert all(r.status != "KERNEL DIED" for r in rows), rows
 
 
 def test_the_answer_walking_up_to_the_checks_frame_gains_nothing(tmp_path, chapters):  # noqa: F811
