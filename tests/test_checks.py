@@ -148,7 +148,16 @@ def test_an_answer_that_calls_a_forbidden_routine_fails(name, routine):
         return checks._resolve(routine)(*args, **kwargs)
 
     passed, message = run_check(name, answer)
-    assert not passed and "PermissionError" in message and routine.rpartition(".")[2] in message, message
+    why = checks._registry()[name].why
+    assert not passed and "PermissionError" in message, message
+    assert f"{routine} is switched off here: this exercise asks you to {why}" in message, message
+
+
+def test_every_exercise_that_switches_routines_off_says_why_in_its_own_words():
+    whys = [checks._registry()[name].why for name in available_checks() if checks._registry()[name].without]
+    assert checks.WHY not in whys and len(set(whys)) == len(whys), whys
+    with pytest.raises(ValueError, match="why"):
+        checks.register("test-no-reason", without=("igrlib.gd",), why="")
 
 
 def test_an_answer_that_reads_the_checks_own_cases_fails():

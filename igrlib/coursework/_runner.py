@@ -1,16 +1,18 @@
 """The process that runs one submission for the grader (``python -I -m igrlib.coursework._runner``).
 
-It reads a job (JSON on stdin), imports the checks *before* any of the student's
-code runs and keeps its own copy of them, runs the student's code cells in order,
-then evaluates every exercise's answer and runs the kept check on it. Progress and
-verdicts go to the grader through a private copy of the original stdout, one JSON
-line each, prefixed with a nonce the grader chose; the student's ``print`` and
-``sys.stdout`` go to ``/dev/null``. Patching ``run_check``, the registry or
-``sys.stdout`` from a cell therefore changes nothing the grader reads.
+It reads a job (JSON on stdin), runs the student's code cells in order, then, for
+every exercise, runs the check on the answer with a :class:`~igrlib.coursework._replay.Recorder`
+around it, and sends the *record* of the answer's calls (plain data: what the student's
+function returned for the check's inputs), never a verdict: the grader judges the record
+with its own copy of the check (:func:`igrlib.coursework._replay.verdict`). Messages go
+to the grader through a copy of the original stdout, one JSON line each, prefixed with a
+nonce the grader chose; the student's ``print`` and ``sys.stdout`` go to ``/dev/null``.
 
-Job keys: ``nonce``, ``cells`` (list of str), ``skip`` (cell indices not to run),
-``probes`` (list of ``[check, answer]``), ``done`` (probe indices already reported),
-``extra`` (source of the instructor's hidden checks, or ``""``).
+Job keys: ``nonce``, ``seed`` (ints: the checks' inputs, see
+:func:`igrlib.coursework.checks.seeded`), ``cells`` (list of str), ``skip`` (cell indices
+not to run), ``probes`` (list of ``[check, answer]``), ``done`` (probe indices already
+reported), ``extra`` (source of the instructor's hidden checks, or ``""``),
+``max_message`` (bytes: a larger record is not sent).
 """
 
 import json
@@ -31,15 +33,11 @@ def _main():
         os.dup2(devnull, fd)
     os.environ.setdefault("MPLBACKEND", "Agg")
 
-    from igrlib.coursework import checks
+    from igrlib.coursework import _replay, checks
 
-    public = checks._registry_snapshot()
-    evaluate = checks._evaluate
-    extra = {}
+    hidden = {}
     if job.get("extra"):
-        hidden = {}
         exec(compile(job["extra"], "<extra checks>", "exec"), {"register": checks._collector(hidden)})
-        extra = {name: (fn, ()) for name, fn in hidden.items()}
     from IPython.core.inputtransformer2 import TransformerManager
 
     transform = TransformerManager().transform_cell
@@ -64,31 +62,43 @@ def _main():
         if index in job["done"]:
             continue
         send(kind="start", probe=index)
-        registry = extra if name.startswith("hidden:") else public
-        fn, without = registry.get(name.removeprefix("hidden:"), (None, ()))
-        if fn is None:
-            status, message = "ERROR", f"no check named {name!r}"
+        try:
+            value = eval(compile(answer, "<answer>", "eval"), namespace)
+        except BaseException as exc:  # noqa: BLE001
+            send(
+                kind="end",
+                probe=index,
+                missing=f"could not find the answer {answer}: {type(exc).__name__}: {exc}"[:500],
+            )
+            continue
+        try:  # the student's code may have broken anything here; the grader judges what comes back
+            fn = (hidden if name.startswith("hidden:") else checks._registry()).get(name.removeprefix("hidden:"))
+            without, why = getattr(fn, "without", ()), getattr(fn, "why", checks.WHY)
+            answer = checks._guarded(value, without, why) if callable(value) else _NotCallable(value)
+            recorder = _replay.Recorder(answer)
+            with checks.seeded([*job["seed"], index]):
+                checks._evaluate(fn, recorder)  # its verdict is not sent: the grader makes its own
+            record = json.dumps(recorder.calls)
+        except BaseException as exc:  # noqa: BLE001 -- e.g. KeyboardInterrupt from the grader
+            send(kind="end", probe=index, ename=type(exc).__name__, evalue=str(exc)[:500])
+            continue
+        if len(record) > job["max_message"]:
+            send(kind="end", probe=index, oversized=len(record))
         else:
-            try:
-                value = eval(compile(answer, "<answer>", "eval"), namespace)
-            except BaseException as exc:  # noqa: BLE001
-                status = "ERROR"
-                message = f"could not find the answer {answer}: {type(exc).__name__}: {exc}"
-            else:
-                try:
-                    passed, message = evaluate(fn, value, without)
-                except BaseException as exc:  # noqa: BLE001 -- e.g. KeyboardInterrupt from the grader
-                    send(kind="end", probe=index, ename=type(exc).__name__, evalue=str(exc)[:500])
-                    continue
-                passed = passed is True
-                message = message if type(message) is str else "the check returned a message that is not a string"
-                todo = message.startswith("TODO: ")
-                status = "PASS" if passed else ("TODO" if todo else "FAIL")
-                message = message[len("TODO: ") :] if todo else message
-        send(kind="end", probe=index, ename=None, status=status, message=message[:1000])
+            channel.write(f'{nonce}{{"kind": "end", "probe": {index}, "calls": {record}}}\n')
     send(kind="finished")
     channel.flush()
     os._exit(0)
+
+
+class _NotCallable:
+    """An answer that is not a function: calling it raises the error Python would."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"'{type(self.value).__name__}' object is not callable")
 
 
 if __name__ == "__main__":

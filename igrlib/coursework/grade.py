@@ -8,8 +8,11 @@ reported as such, and a missing exercise as ``ERROR``.
 
 Every submission is read and hashed before any is run, and graded from its own
 copy in a private folder. Its code cells run in a separate process (see
-:mod:`igrlib.coursework._runner`) that imported the checks before the student's
-code and reports through a private channel. A cell past ``--timeout`` is
+:mod:`igrlib.coursework._runner`), which also runs each check there to *record*
+what the student's function returns for the check's inputs, as plain data. The
+verdict is made here, in the grader's process, by its own copy of the check
+replaying that record (:mod:`igrlib.coursework._replay`): nothing the
+submission's code does can reach it. A cell past ``--timeout`` is
 interrupted; if the interrupt is not answered within a few seconds the process
 group is killed, the cell skipped and the rest re-run (at most
 ``MAX_RESTARTS`` times); ``--wall`` caps a whole submission. Anything the
@@ -44,6 +47,7 @@ import tempfile
 import time
 from typing import NamedTuple
 
+from . import _replay, checks
 from .student import find_checks, find_exercises
 
 __all__ = ["Row", "grade", "main"]
@@ -55,6 +59,7 @@ MAX_RESTARTS = 4  # process deaths per submission before the rest is given up
 NOTEBOOK = "(notebook)"
 MEMORY_LIMIT = 4 * 2**30  # bytes of address space for a submission's process
 FILE_LIMIT = 256 * 2**20  # bytes of any file it writes
+MAX_MESSAGE = 16 * 2**20  # bytes of one message from it (the record of one exercise's answer)
 
 
 class Row(NamedTuple):
@@ -205,7 +210,8 @@ class _Run:
             start_new_session=True,
             preexec_fn=_limits,
         )
-        self.buffer = b""
+        self.buffer, self.scanned = bytearray(), 0
+        self.max_message = job["max_message"] + 1000
         try:
             self.proc.stdin.write(json.dumps({**job, "nonce": self.nonce}).encode())
             self.proc.stdin.close()
@@ -213,23 +219,27 @@ class _Run:
             pass
 
     def next(self, deadline):
-        """The next message, ``None`` at the end of the output, or ``"quiet"`` past ``deadline``."""
+        """The next message, ``None`` at the end of the output, ``"quiet"`` past ``deadline``, or
+        ``"oversized"`` for a line longer than the job's ``max_message``."""
         prefix = self.nonce.encode()
         while True:
-            if b"\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\n", 1)
+            newline = self.buffer.find(b"\n", self.scanned)
+            if newline >= 0:
+                line = bytes(self.buffer[:newline])
+                del self.buffer[: newline + 1]
+                self.scanned = 0
                 if line.startswith(prefix):
-                    try:
-                        return json.loads(line[len(prefix) :])
-                    except ValueError:
-                        continue
+                    return _message(line[len(prefix) :])
                 continue
+            self.scanned = len(self.buffer)
+            if len(self.buffer) > self.max_message:
+                return "oversized"
             left = deadline - time.monotonic()
             if left <= 0:
                 return "quiet"
             ready, _, _ = select.select([self.proc.stdout], [], [], left)
             if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                chunk = os.read(self.proc.stdout.fileno(), 2**20)
                 if not chunk:
                     return None
                 self.buffer += chunk
@@ -247,6 +257,27 @@ class _Run:
             pass
         self.proc.wait()
         self.proc.stdout.close()
+
+
+def _message(line):
+    """A message of the submission's process as a dict with the expected keys and types, or
+    ``{"kind": "malformed"}`` (its code can write on the channel too: nothing here is trusted)."""
+    malformed = {"kind": "malformed"}
+    try:
+        message = json.loads(line)
+    except Exception:  # not JSON, nested too deeply, a number too long...
+        return malformed
+    if type(message) is not dict or message.get("kind") not in ("ready", "start", "end", "finished"):
+        return malformed
+    where = [k for k in ("cell", "probe") if k in message]
+    if message["kind"] in ("start", "end") and (len(where) != 1 or type(message[where[0]]) is not int):
+        return malformed
+    for key in ("ename", "evalue", "missing"):
+        if message.get(key) is not None and type(message[key]) is not str:
+            return malformed
+    if "oversized" in message and type(message["oversized"]) is not int:
+        return malformed
+    return message
 
 
 def _become_subreaper():
@@ -294,17 +325,30 @@ def _kill_leftovers(keep=()):
                 pass
 
 
-def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra):
-    """Run the cells and the probes; return (cell notes, probe verdicts, notebook rows)."""
+def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
+    """Run the cells and record the probes' answers; return (cell notes, probe outcomes, notebook rows).
+
+    A probe's outcome is ``("RECORD", calls)`` (the answer's results, still to be judged) or a
+    final ``(status, message)``.
+    """
     cells_ended, verdicts, rows = {}, {}, []
     skip, done = set(), set()
     start = time.monotonic()
     _become_subreaper()
     keep = set(_children()) if os.path.isdir("/proc") else set()  # the caller's own children stay
+    sizes = {"cell": len(cells), "probe": len(probes)}
     for _ in range(MAX_RESTARTS + 1):
-        job = {"cells": cells, "skip": sorted(skip), "probes": probes, "done": sorted(done), "extra": extra}
+        job = {
+            "cells": cells,
+            "skip": sorted(skip),
+            "probes": probes,
+            "done": sorted(done),
+            "extra": extra,
+            "seed": seed,
+            "max_message": MAX_MESSAGE,
+        }
         run = _Run(job, workdir, sandbox)
-        current, interrupted, finished = None, False, False
+        current, interrupted, finished, oversized = None, False, False, False
         deadline = time.monotonic() + 30 + timeout  # start-up: imports
         while True:
             hard = start + wall
@@ -317,29 +361,34 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra):
                 run.interrupt()
                 interrupted, deadline = True, time.monotonic() + GRACE
                 continue
+            if message == "oversized":
+                oversized = True
+                break
             if message is None:
                 break
-            kind = message.get("kind")
+            kind = message["kind"]
             if kind == "finished":
                 finished = True
                 break
             if kind == "start":
-                current = ("cell", message["cell"]) if "cell" in message else ("probe", message["probe"])
-                interrupted, deadline = False, time.monotonic() + timeout
-            elif kind == "end" and current is not None:
+                what = "cell" if "cell" in message else "probe"
+                if 0 <= message[what] < sizes[what]:
+                    current = (what, message[what])
+                    interrupted, deadline = False, time.monotonic() + timeout
+            elif kind in ("end", "malformed") and current is not None:
                 what, index = current
+                if kind == "end" and message.get(what) != index:
+                    continue  # not the end of what is running: a forged message
                 if what == "cell":
-                    cells_ended[index] = ("TIMEOUT" if interrupted else message["ename"], message["evalue"])
-                else:
-                    if interrupted:
-                        verdicts[index] = (
-                            "TIMEOUT",
-                            f"the check did not finish within {timeout:g} s (an endless loop?)",
+                    if kind == "end":
+                        cells_ended[index] = (
+                            "TIMEOUT" if interrupted else message.get("ename"),
+                            message.get("evalue", ""),
                         )
-                    elif message["ename"] is not None:
-                        verdicts[index] = ("ERROR", f"the check raised {message['ename']}: {message['evalue']}")
                     else:
-                        verdicts[index] = (message["status"], message["message"])
+                        continue
+                else:
+                    verdicts[index] = _probe_outcome(message, interrupted, timeout)
                     done.add(index)
                 current, deadline = None, time.monotonic() + timeout
             elif kind == "ready":
@@ -355,21 +404,63 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra):
             rows.append(Row(NOTEBOOK, "ERROR", 0, 0, "the grading process ended before running any cell"))
             return cells_ended, verdicts, rows
         what, index = current
-        why = ("TIMEOUT", "ignored the interrupt") if interrupted else ("KERNEL DIED", "")
+        if oversized:
+            why = ("ERROR", f"sent the grader a message of more than {MAX_MESSAGE // 2**20} MB; stopped")
+        elif interrupted:
+            why = ("TIMEOUT", "ignored the interrupt")
+        else:
+            why = ("KERNEL DIED", "")
         if what == "cell":
             skip.add(index)
             cells_ended[index] = why
         else:
             done.add(index)
-            verdicts[index] = (
-                ("TIMEOUT", f"the check did not finish within {timeout:g} s and ignored the interrupt")
-                if interrupted
-                else ("KERNEL DIED", "the process died while checking this exercise")
-            )
+            if oversized:
+                verdicts[index] = (
+                    "ERROR",
+                    f"the results of your function on the check's inputs exceed {MAX_MESSAGE // 2**20} MB",
+                )
+            elif interrupted:
+                verdicts[index] = (
+                    "TIMEOUT",
+                    f"the check did not finish within {timeout:g} s and ignored the interrupt",
+                )
+            else:
+                verdicts[index] = ("KERNEL DIED", "the process died while checking this exercise")
     rows.append(
         Row(NOTEBOOK, "ERROR", 0, 0, f"gave up after {MAX_RESTARTS} restarts; the remaining exercises were not run")
     )
     return cells_ended, verdicts, rows
+
+
+def _probe_outcome(message, interrupted, timeout):
+    """What the message ending a probe says: a record to judge, or a final (status, message)."""
+    if interrupted:
+        return "TIMEOUT", f"the check did not finish within {timeout:g} s (an endless loop?)"
+    if message["kind"] == "malformed":
+        return "ERROR", "the notebook's process sent a malformed record of your function's results"
+    if message.get("ename") is not None:
+        return "ERROR", f"the check raised {message['ename']}: {message.get('evalue', '')}"
+    if message.get("missing") is not None:
+        return "ERROR", message["missing"]
+    if message.get("oversized") is not None:
+        return "ERROR", f"the results of your function on the check's inputs exceed {MAX_MESSAGE // 2**20} MB"
+    if "calls" not in message:
+        return "ERROR", "the notebook's process sent no record of your function's results"
+    return "RECORD", message["calls"]
+
+
+def _judge(fn, record, seed):
+    """The grader's verdict on a recorded answer: ``(status, message)``, never an exception."""
+    try:
+        calls = _replay.decode_calls(record)
+    except Exception as exc:  # a forged or broken record: any error of decoding is the record's fault
+        return (
+            "ERROR",
+            f"the record of your function's results is malformed ({type(exc).__name__}: {one_line(exc, 100)})",
+        )
+    with checks.seeded(seed):
+        return _replay.verdict(fn, calls, checks._evaluate)
 
 
 # --------------------------------------------------------------------------- grading
@@ -418,32 +509,38 @@ def grade(
     if not expected:
         return [Row(NOTEBOOK, "ERROR", 0, 0, f"the reference chapter {name} has no exercises")]
     points = {check: p for check, _, p in expected}
+    public, hidden = checks._registry(), _hidden_checks(extra)
     probes = [[check, answer] for check, answer, _ in expected]
-    if extra:
-        probes += [["hidden:" + check, answer] for check, answer, _ in expected]
+    probes += [["hidden:" + check, answer] for check, answer, _ in expected if check in hidden]
+    seed = [secrets.randbits(63), secrets.randbits(63)]
 
     with tempfile.TemporaryDirectory(prefix="igrlib-grade-") as workdir:
         os.chmod(workdir, 0o700)
         (pathlib.Path(workdir) / "submission.ipynb").write_bytes(data)
-        cells_ended, verdicts, nb_rows = _execute(
-            cells, probes, timeout=timeout, wall=wall, workdir=workdir, sandbox=sandbox, extra=extra
+        cells_ended, outcomes, nb_rows = _execute(
+            cells, probes, timeout=timeout, wall=wall, workdir=workdir, sandbox=sandbox, extra=extra, seed=seed
         )
 
     troubled = {i: v for i, v in cells_ended.items() if v[0] not in (None, "NotImplementedError")}
     rows = []
     for index, (check, _answer) in enumerate(probes):
-        status, message = verdicts.get(index, ("ERROR", "not run"))
-        hidden = check.startswith("hidden:")
-        if hidden and status == "ERROR" and message.startswith("no check named"):
-            continue  # no hidden check for this exercise
+        name = check.removeprefix("hidden:")
+        fn = hidden.get(name) if check.startswith("hidden:") else public.get(name)
+        status, message = outcomes.get(index, ("ERROR", "not checked: the notebook's process stopped before"))
+        if fn is None:
+            status, message = "ERROR", f"no check named {name!r} in this version of igrlib"
+        elif status == "RECORD":
+            status, message = _judge(fn, message, [*seed, index])
         if status != "PASS" and troubled and "could not find the answer" in message:
             message += "; " + ", ".join(f"cell {i + 1}: {v[0]}" for i, v in sorted(troubled.items()))
-        full = points[check.removeprefix("hidden:")] if not hidden else 1.0
+        full = 1.0 if check.startswith("hidden:") else points[name]
         rows.append(Row(check, status, full if status == "PASS" else 0.0, full, one_line(message)))
     for index, (ename, evalue) in sorted(troubled.items()):
         if ename == "TIMEOUT":
             text = f"cell {index + 1} did not finish within {timeout:g} s" + (f" ({evalue})" if evalue else "")
             rows.append(Row(NOTEBOOK, "TIMEOUT", 0, 0, text))
+        elif ename == "ERROR":
+            rows.append(Row(NOTEBOOK, "ERROR", 0, 0, one_line(f"cell {index + 1} {evalue}")))
         elif ename == "KERNEL DIED":
             rows.append(
                 Row(NOTEBOOK, "KERNEL DIED", 0, 0, f"the process died in cell {index + 1}; skipped, the rest re-run")
@@ -451,6 +548,14 @@ def grade(
         else:
             rows.append(Row(NOTEBOOK, "ERROR", 0, 0, one_line(f"cell {index + 1} raised {ename}: {evalue}")))
     return rows + nb_rows
+
+
+def _hidden_checks(extra):
+    """``{name: check}`` of the instructor's hidden checks (source ``extra``), in this process."""
+    hidden = {}
+    if extra:
+        exec(compile(extra, "<extra checks>", "exec"), {"register": checks._collector(hidden)})
+    return hidden
 
 
 def _table(rows):
@@ -514,8 +619,10 @@ def main(argv=None):
     if args.gradescope and len(args.submissions) != 1:
         parser.error("--gradescope takes exactly one submission")
     if args.sandbox and hidden_by_sandbox():
-        parser.error(f"--sandbox hides /tmp, where this environment lives ({', '.join(hidden_by_sandbox())}); "
-                     "install it elsewhere to use the sandbox")
+        parser.error(
+            f"--sandbox hides /tmp, where this environment lives ({', '.join(hidden_by_sandbox())}); "
+            "install it elsewhere to use the sandbox"
+        )
     if args.sandbox and not sandbox_available():
         parser.error("--sandbox: unshare with user namespaces is not available on this machine")
     try:
@@ -528,9 +635,9 @@ def main(argv=None):
     if args.extra_checks:
         try:
             extra = pathlib.Path(args.extra_checks).read_text(encoding="utf-8")
-            compile(extra, args.extra_checks, "exec")
-        except (OSError, UnicodeDecodeError, SyntaxError) as exc:
-            parser.error(f"--extra-checks {args.extra_checks!r}: {exc}")
+            _hidden_checks(extra)  # run once here: an error in the file stops before any grading
+        except Exception as exc:  # any error of the instructor's file: unreadable, syntax, import...
+            parser.error(f"--extra-checks {args.extra_checks!r}: {type(exc).__name__}: {exc}")
 
     # read and hash every submission before running any
     contents = {}

@@ -8,8 +8,10 @@ orders, invariants) with what the mathematics requires. It prints one line,
 ``[PASS] name: message``, ``[FAIL] name: hint`` or ``[TODO] name: ...``,
 
 and never reveals the answer. ``[TODO]`` means the stub still raises
-``NotImplementedError``. The grader (``python -m igrlib.coursework.grade``) reads these
-lines.
+``NotImplementedError``. The grader (``python -m igrlib.coursework.grade``) runs the same
+checks, but makes the verdict in its own process from a record of what the answer returned
+(:mod:`igrlib.coursework._replay`); checks therefore draw their fresh inputs from
+:func:`fresh_rng`.
 
 Each chapter's checks live in a module of this package and are registered with
 :func:`register`; :func:`check` finds them all.
@@ -29,7 +31,9 @@ import sysconfig
 import traceback
 import types
 
-__all__ = ["check", "register", "available_checks", "CheckResult"]
+import numpy as np
+
+__all__ = ["check", "register", "available_checks", "CheckResult", "fresh_rng", "plain_real"]
 
 
 # Code in these directories is not the student's: igrlib itself, the standard library and the
@@ -60,21 +64,27 @@ class CheckResult(tuple):
         return self[0]
 
 
-def register(name, *, without=()):
+WHY = "do yourself what it does"
+
+
+def register(name, *, without=(), why=WHY):
     """Decorator: register ``fn(answer) -> (passed, message)`` as the check ``name``.
 
     ``without`` names the routines the exercise asks the student to do without, as
     ``"module.function"`` strings (``"igrlib.gradient_flow"``, ``"scipy.integrate.solve_ivp"``).
-    While the answer runs they raise ``PermissionError``, and so does every function of the
-    check modules themselves (their helpers and case tables).
+    While the answer runs they raise ``PermissionError`` saying ``"<routine> is switched off
+    here: this exercise asks you to <why>"``, and so does every function of the check modules themselves
+    (their helpers and case tables).
     """
     without = tuple(without)
     for routine in without:
         if not isinstance(routine, str) or "." not in routine:
             raise ValueError(f"without: {routine!r} is not a 'module.function' name")
+    if not isinstance(why, str) or not why:
+        raise ValueError(f"why: {why!r} is not a sentence saying why the routines are switched off")
 
     def wrap(fn):
-        fn.check_name, fn.without = name, without
+        fn.check_name, fn.without, fn.why = name, without, why
         own = fn.__globals__.setdefault("CHECKS", {})  # the defining module's own table, read by _registry()
         if own.get(name, fn) is not fn:
             raise ValueError(f"a check named {name!r} is registered twice")
@@ -92,21 +102,22 @@ def plain_real(value):
     """
     kind = type(value)
     if kind in (int, float) or (
-        kind.__module__ == "numpy"
-        and isinstance(value, (numbers.Real,))
-        and not isinstance(value, (bool, __import__("numpy").bool_))
+        kind.__module__ == "numpy" and isinstance(value, (numbers.Real,)) and not isinstance(value, (bool, np.bool_))
     ):
         return float(value)
     return None
 
 
-def _blocker(name):
-    def blocked(*args, **kwargs):
-        raise PermissionError(
-            "this exercise asks you to do it yourself, without " + __import__("sys")._getframe().f_code.co_name
-        )
+def _blocker(name, message):
+    """A code object named ``name`` that raises ``PermissionError(message)`` (no closure: it
+    replaces the code of functions that have none)."""
 
-    return blocked.__code__.replace(co_name=name, co_qualname=name)
+    def blocked(*args, **kwargs):
+        raise PermissionError("MESSAGE")
+
+    code = blocked.__code__
+    consts = tuple(message if c == "MESSAGE" else c for c in code.co_consts)
+    return code.replace(co_name=name, co_qualname=name, co_consts=consts)
 
 
 def _resolve(routine):
@@ -130,30 +141,35 @@ def _check_helpers():
 
 
 @contextlib.contextmanager
-def _blocked(functions, names):
+def _blocked(functions, messages):
     saved = []
     try:
-        for fn, name in zip(functions, names):
+        for fn, message in zip(functions, messages):
             if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars:
                 saved.append((fn, fn.__code__))
-                fn.__code__ = _blocker(name)
+                fn.__code__ = _blocker(fn.__name__, message)
         yield
     finally:
         for fn, code in saved:
             fn.__code__ = code
 
 
-def _guarded(answer, without):
-    """``answer`` wrapped so that while it runs the routines ``without`` and the checks' helpers raise."""
+def _guarded(answer, without, why=WHY):
+    """``answer`` wrapped so that while it runs the routines ``without`` and the checks' helpers
+    raise ``PermissionError``, with a message naming the routine and saying ``why``."""
     if not callable(answer):
         return answer
-    routines = [(_resolve(r), r) for r in without]
-    helpers = [(f, "the check's own " + f.__name__) for f in _check_helpers()]
-    functions, names = zip(*([(f, n) for f, n in routines if f is not None] + helpers)) if helpers else ((), ())
+    routines = [(_resolve(r), f"{r} is switched off here: this exercise asks you to {why}") for r in without]
+    helpers = [
+        (f, f"the check's own {f.__name__} is switched off while your function runs: use your own code")
+        for f in _check_helpers()
+    ]
+    pairs = [(f, m) for f, m in routines if f is not None] + helpers
+    functions, messages = zip(*pairs) if pairs else ((), ())
 
     @functools.wraps(answer)
     def call(*args, **kwargs):
-        with _blocked(functions, names):
+        with _blocked(functions, messages):
             return answer(*args, **kwargs)
 
     return call
@@ -198,17 +214,27 @@ def _collector(registry):
     return register_into
 
 
-def _registry_snapshot():
-    """A private copy of every registered check, as ``{name: (fn, without)}`` (the grader takes it
-    before any student code runs)."""
-    return {name: (_copy(fn), fn.without) for name, fn in _registry().items()}
+_seeds = []  # while grading: the SeedSequence that fresh_rng draws from
 
 
-def _copy(fn):
-    """A new function object with ``fn``'s code: unaffected if ``fn.__code__`` is swapped later."""
-    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    copy.__kwdefaults__ = fn.__kwdefaults__
-    return copy
+@contextlib.contextmanager
+def seeded(seed):
+    """Within this block, :func:`fresh_rng` draws reproducibly from ``seed`` (a tuple of ints).
+
+    The grader runs every check twice, in the submission's process to record the answer's
+    results and in its own to judge them; both must draw the same "fresh" inputs.
+    """
+    _seeds.append(np.random.SeedSequence(list(seed)))
+    try:
+        yield
+    finally:
+        _seeds.pop()
+
+
+def fresh_rng():
+    """A random generator for a check's fresh inputs: new entropy at every self-check, and
+    the same stream in both of the grader's runs (see :func:`seeded`)."""
+    return np.random.default_rng(_seeds[-1].spawn(1)[0] if _seeds else None)
 
 
 def run_check(name, answer):
@@ -216,20 +242,27 @@ def run_check(name, answer):
     registry = _registry()
     if name not in registry:
         return CheckResult(False, f"no check named {name!r}; known checks: {', '.join(sorted(registry))}")
-    return _evaluate(registry[name], answer)
+    fn = registry[name]
+    return _evaluate(fn, _guarded(answer, getattr(fn, "without", ()), getattr(fn, "why", WHY)))
 
 
-def _evaluate(fn, answer, without=None):
-    """Run the check function ``fn`` on ``answer``, with the routines ``without`` (default: the
-    check's own list) unavailable to it; a :class:`CheckResult`, never an exception."""
-    without = getattr(fn, "without", ()) if without is None else without
+def _evaluate(fn, answer):
+    """Run the check function ``fn`` on ``answer``; a :class:`CheckResult`, never an exception.
+
+    An exception replayed by the grader (see :mod:`igrlib.coursework._replay`) carries the name
+    and line it had in the student's code.
+    """
     try:
-        passed, message = fn(_guarded(answer, without))
+        passed, message = fn(answer)
     except NotImplementedError:
         return CheckResult(False, "TODO: not attempted yet (the stub still raises NotImplementedError)")
     except Exception as exc:  # the student's code may fail in any way; report it, do not crash
-        return CheckResult(False, f"your code raised {type(exc).__name__}: {exc} (line {_answer_line(exc)})")
-    return CheckResult(passed, message)
+        ename = getattr(exc, "answer_ename", type(exc).__name__)
+        line = getattr(exc, "answer_line", None) or _answer_line(exc)
+        return CheckResult(False, f"your code raised {ename}: {exc} (line {line})")
+    if type(message) is not str:
+        return CheckResult(False, "the check returned a message that is not a string")
+    return CheckResult(type(passed) in (bool, np.bool_) and passed, message)
 
 
 def check(name, answer):

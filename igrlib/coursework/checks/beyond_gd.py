@@ -25,6 +25,7 @@ __all__ = []
         "igrlib.principal_flow_quadratic",
         "igrlib.exact_modified_matrix",
     ),
+    why="take the principal logarithm yourself, not call igrlib's principal flow",
 )
 def _principal_rate(answer):
     rng = np.random.default_rng(606)
@@ -68,6 +69,7 @@ def _principal_rate(answer):
         "igrlib.principal_factor",
         "igrlib.principal_series",
     ),
+    why="bound the tail of the series yourself, not evaluate igrlib's partial sums",
 )
 def _terms_needed(answer):
     rng = np.random.default_rng(6060)

@@ -14,9 +14,10 @@ import numpy as np
 
 from ...gd import gd
 from ...losses import quadratic
-from . import plain_real, register
+from . import fresh_rng, plain_real, register
 
 __all__ = []
+
 
 def _error_constant_cases(rng):
     """(lam, T) pairs: two fixed, four fresh on every call."""
@@ -26,9 +27,10 @@ def _error_constant_cases(rng):
 @register(
     "euler-error-constant",
     without=("igrlib.gd", "igrlib.gradient_flow", "igrlib.heavy_ball", "igrlib.train", "igrlib.modified_flow"),
+    why="derive the constant from the closed form of the iterates, not measure it by running GD or the flow",
 )
 def _error_constant(answer):
-    for lam, T in _error_constant_cases(np.random.default_rng()):
+    for lam, T in _error_constant_cases(fresh_rng()):
         got = plain_real(answer(lam, T))
         if got is None:
             return False, "return one number, the constant C (a float)"
@@ -70,7 +72,11 @@ def _first_step_below(lam, lr, tol):
     return int(np.flatnonzero(path <= tol)[0])
 
 
-@register("euler-steps-to-tol", without=("igrlib.gd", "igrlib.heavy_ball", "igrlib.train"))
+@register(
+    "euler-steps-to-tol",
+    without=("igrlib.gd", "igrlib.heavy_ball", "igrlib.train"),
+    why="count the steps from the factor 1 - h lam of each step, not by running gradient descent",
+)
 def _steps_to_tol(answer):
     for lam, lr, tol in _steps_cases():
         got = answer(lam, lr, tol)

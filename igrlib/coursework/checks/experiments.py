@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import register
+from . import fresh_rng, register
 
 __all__ = []
 
@@ -45,6 +45,7 @@ def _psd_problems():
         "scipy.linalg.eigvalsh",
         "scipy.sparse.linalg.eigsh",
     ),
+    why="find the largest eigenvalue from Hessian-vector products alone, not with an eigensolver",
 )
 def _power_iteration(answer):
     for A, v0 in _psd_problems():
@@ -90,7 +91,7 @@ def _first_crossing(t, loss, target):
 def _crossing_cases(rng=None):
     """(t, loss, targets, want): six hand-made histories (a bounce, a miss, a start below the target,
     a divergence, an exact hit) and six random ones drawn afresh at every call."""
-    rng = np.random.default_rng() if rng is None else rng
+    rng = fresh_rng() if rng is None else rng
     t = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
     rows = [
         ([1.0, 0.8, 0.6, 0.4, 0.2, 0.1], 0.5),

@@ -50,6 +50,7 @@ def _flow_one_step(field, y0, lr):
         "igrlib.bernoulli_coefficients",
         "igrlib.principal_field",
     ),
+    why="derive the modified equation of y' = y^2 by hand, not evaluate igrlib's series",
 )
 def _(answer):
     """``answer(y, lr)``: the modified right-hand side of Euler's method for y' = y^2, up to lr^2."""

@@ -73,6 +73,7 @@ def _arc_cases():
         "igrlib.gd",
         "igrlib.modified_loss",
     ),
+    why="solve the stability condition along the hyperbola, not find the arc by running gradient descent",
 )
 def _stable_arc(answer):
     with_arc, without = _arc_cases()

@@ -29,6 +29,7 @@ def _flood_losses():
         "igrlib.sam",
         "igrlib.sam_gradient",
     ),
+    why="write the descent-ascent pair from gradients, not call igrlib's flooding or SAM",
 )
 def _flood_pair(answer):
     for loss, theta in _flood_losses():
@@ -83,6 +84,7 @@ def _extra_penalty(losses, theta, lr):
         "igrlib.sgd_modified_loss",
         "igrlib.modified_loss",
     ),
+    why="compute the penalty from the minibatch gradients, not call igrlib's modified losses",
 )
 def _sgd_extra_penalty(answer):
     for losses, theta, lr in _sgd_cases():

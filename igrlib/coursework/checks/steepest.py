@@ -64,6 +64,7 @@ def _quadratic_cases():
         "scipy.integrate.solve_ivp",
         "scipy.integrate.odeint",
     ),
+    why="write the exact flow of a quadratic from the eigendecomposition of A, not solve the ODE numerically",
 )
 def _quadratic_flow(answer):
     for what, A, b, theta0, t in _quadratic_cases():
