@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._divergence import BLOWUP, DivergenceWarning, Rows
+from ._driver import BLOWUP, DivergenceWarning, iterate
 from ._validate import as_lr, as_steps, as_theta, check_output_size, checked_grad, stacked
 
 __all__ = ["gd", "DivergenceWarning", "BLOWUP"]
@@ -65,15 +65,13 @@ def gd(loss, theta0, lr, steps):
     grad = stacked(loss.grad, theta0)
 
     h = lr.reshape(-1, 1)  # one row per learning rate
-    theta = np.tile(theta0, (h.shape[0], 1))
-    path = np.empty((h.shape[0], steps + 1, theta0.size))
-    path[:, 0] = theta
-    rows = Rows(h.shape[0])
-    with np.errstate(over="ignore", invalid="ignore"):
-        for n in range(steps):
-            live = np.flatnonzero(rows.alive)
-            theta[live] = theta[live] - h[live] * grad(theta[live])
-            rows.check(theta, n + 1)
-            path[:, n + 1] = theta
-    rows.warn("gd", lambda i: f"lr={h[i, 0]:.6g}")
-    return path.reshape(*lr.shape, steps + 1, theta0.size)
+
+    def evaluate(active, theta, n):
+        return grad(theta)
+
+    def update(active, theta, g, n):
+        return theta - h[active] * g
+
+    start = np.tile(theta0, (h.shape[0], 1))
+    run = iterate(start, steps, evaluate, update, who="gd", label=lambda i: f"lr={h[i, 0]:.6g}", path=True)
+    return run.path.reshape(*lr.shape, steps + 1, theta0.size)

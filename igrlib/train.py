@@ -21,12 +21,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._divergence import BLOWUP, warn_diverged
+from ._driver import iterate
 from ._validate import as_batch, as_floats, as_int, as_loss, check_output_size, stacked, start_rng
 from .curvature import power_iteration
 from .losses import Loss, hvp
 
-__all__ = ["train", "Run", "power_iteration"]  # power_iteration lives in curvature
+__all__ = ["train", "Run"]
 
 # The first sharpness record starts the power iteration from a random vector, so it
 # gets this many times ``sharpness_iters`` iterations; later records start from the
@@ -138,21 +138,57 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
            [1.    , 0.2704,    nan]])
     """
     as_loss(loss, need_value=True)
+    theta0, shape, settings = _settings(theta0, lr=lr, steps=steps, mu=mu, every=every)
+    record = _records(record)
+    sharpness_iters = as_int(sharpness_iters, "sharpness_iters")
+    N, d = int(np.prod(shape, dtype=int)), theta0.shape[-1]
+    h, n_steps, mus, rec_every = (np.broadcast_to(a, shape).reshape(-1) for a in settings)
+    check_output_size(N * (int(np.max(settings[1] // settings[3], initial=0)) + 1) * (5 + len(record)), "train")
+    if N:  # a loss or record written for one point is evaluated one network at a time
+        start = theta0.reshape(-1, d)[0]
+        loss = Loss(stacked(loss.value, start), stacked(loss.grad, start), loss.hvp, loss.d3)
+        record = {name: stacked(fn, start) for name, fn in record.items()}
+    m = int(np.max(n_steps // rec_every)) + 1 if N else 1
+    sharpness = None
+    if sharpness_iters:
+        sharpness = sharpness_iters, start_rng(rng, "train with sharpness_iters").standard_normal(d)
+    history = History(loss, h, rec_every, m, record, sharpness)
+    run = iterate(
+        np.broadcast_to(theta0, (*shape, d)).reshape(N, d),
+        n_steps,
+        *penalised_step(loss, h, mus),
+        who="train",
+        label=lambda i: f"lr={h[i]:.6g} mu={mus[i]:.6g}",
+        observe=history.observe,
+        observe_at=record_or_stop(n_steps, rec_every),
+    )
+    return Run(
+        run.theta.reshape(*shape, d),
+        run.steps.reshape(shape),
+        {k: v.reshape(*shape, m) for k, v in history.columns.items()},
+    )
+
+
+def _settings(theta0, **settings):
+    """Check ``theta0`` and the per-network settings; return them with their common batch shape S.
+
+    Returns
+    -------
+    theta0 : ndarray, shape (*S0, d)
+    shape : tuple
+        The broadcast batch shape S of ``theta0.shape[:-1]`` and the settings.
+    settings : tuple of ndarray
+        ``lr``, ``steps``, ``mu``, ``every`` as checked arrays (not yet broadcast).
+    """
     theta0 = as_floats(theta0, "theta0")
     if theta0.ndim == 0 or theta0.shape[-1] == 0:
         raise ValueError(f"theta0 must have shape (d,) or (..., d), got {theta0.shape}")
     if not np.all(np.isfinite(theta0)):
         raise ValueError("theta0 must be finite")
-    lr = as_batch("lr", lr)
-    steps = as_batch("steps", steps, integer=True, allow_zero=True)
-    mu = as_batch("mu", mu, allow_zero=True)
-    every = as_batch("every", every, integer=True)
-    record = dict(record or {})
-    for name, fn in record.items():
-        if not callable(fn):
-            raise ValueError(f"record[{name!r}] must be a function of theta, got {type(fn).__name__}")
-    sharpness_iters = as_int(sharpness_iters, "sharpness_iters")
-    d = theta0.shape[-1]
+    lr = as_batch("lr", settings["lr"])
+    steps = as_batch("steps", settings["steps"], integer=True, allow_zero=True)
+    mu = as_batch("mu", settings["mu"], allow_zero=True)
+    every = as_batch("every", settings["every"], integer=True)
     try:
         shape = np.broadcast_shapes(theta0.shape[:-1], lr.shape, steps.shape, mu.shape, every.shape)
     except ValueError:
@@ -160,90 +196,128 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
             f"the batch shapes do not broadcast: theta0 {theta0.shape[:-1]}, lr {lr.shape}, steps {steps.shape}, "
             f"mu {mu.shape}, every {every.shape}"
         ) from None
+    return theta0, shape, (lr, steps, mu, every)
 
-    def flat(a):
-        return np.broadcast_to(a, shape).reshape(-1)
 
-    N = int(np.prod(shape, dtype=int))
-    check_output_size(N * (int(np.max(steps // every, initial=0)) + 1) * (5 + len(record)), "train")
-    if N:  # a loss or record written for one point is evaluated one network at a time
-        start = theta0.reshape(-1, d)[0]
-        loss = Loss(stacked(loss.value, start), stacked(loss.grad, start), loss.hvp, loss.d3)
-        record = {name: stacked(fn, start) for name, fn in record.items()}
-    th = np.broadcast_to(theta0, (*shape, d)).reshape(N, d).copy()
-    h, n_steps, mus, rec_every = flat(lr), flat(steps), flat(mu), flat(every)
-    m = int(np.max(n_steps // rec_every)) + 1 if N else 1
-    names = ["loss", "grad_norm_sq"] + (["sharpness"] if sharpness_iters else []) + list(record)
-    hist = {name: np.full((N, m), np.nan) for name in ["step", "time", *names]}
-    final = np.full((N, d), np.nan)
-    taken = n_steps.copy()
-    vecs = None
-    if sharpness_iters:
-        vecs = np.broadcast_to(start_rng(rng, "train with sharpness_iters").standard_normal(d), (N, d)).copy()
+def _records(record):
+    """Check the extra quantities to record, ``{name: fn}``; return a new dict."""
+    record = dict(record or {})
+    for name, fn in record.items():
+        if not callable(fn):
+            raise ValueError(f"record[{name!r}] must be a function of theta, got {type(fn).__name__}")
+    return record
 
-    if N == 0:
-        return Run(np.empty((*shape, d)), n_steps.reshape(shape), {k: v.reshape(*shape, m) for k, v in hist.items()})
-    # Steps at which some network records or stops; between them a step is just the update.
-    last = int(n_steps.max(initial=0))
-    event = np.zeros(last + 1, dtype=bool)
-    for e, s in zip(rec_every, n_steps):
+
+def record_or_stop(steps, every):
+    """The steps at which some network records (``n % every == 0``) or stops (``n == steps``).
+
+    Parameters
+    ----------
+    steps, every : ndarray of int, shape (N,)
+
+    Returns
+    -------
+    ndarray of bool, shape (max(steps) + 1,)
+    """
+    event = np.zeros(int(steps.max(initial=0)) + 1, dtype=bool)
+    for e, s in zip(every, steps):
         event[: s + 1 : e] = True
-    event[n_steps] = True
+    event[steps] = True
+    return event
 
-    active = np.arange(N)  # indices of the networks still running; th holds their parameters
 
-    def per_active():
-        pen = np.flatnonzero(mus[active] > 0)
-        return h[active, None], pen, 2 * mus[active[pen], None]
+def penalised_step(loss, lr, mu):
+    r"""The step of gradient descent on :math:`L + \mu\lVert\nabla L\rVert^2`, as a pair for the driver.
 
-    h_col, pen, two_mu = per_active()
-    diverged = []
-    with np.errstate(over="ignore", invalid="ignore"):
-        for n in range(last + 1):
-            g = np.asarray(loss.grad(th), dtype=float)
-            if np.may_share_memory(g, th):  # the update below works in place on g
-                g = g.copy()
-            if event[n]:
-                rec = n % rec_every[active] == 0
-                if rec.any():
-                    idx, j = active[rec], n // rec_every[active[rec]]
-                    hist["step"][idx, j] = n
-                    hist["time"][idx, j] = n * h[idx]
-                    hist["loss"][idx, j] = loss.value(th[rec])
-                    hist["grad_norm_sq"][idx, j] = np.sum(g[rec] ** 2, axis=-1)
-                    if sharpness_iters:  # a cold start at step 0 gets COLD_START times the iterations
-                        iters = sharpness_iters * (COLD_START if n == 0 else 1)
-                        lam, vecs[idx] = power_iteration(loss, th[rec], iters=iters, v0=vecs[idx])
-                        hist["sharpness"][idx, j] = lam
-                    for name, fn in record.items():
-                        out = np.asarray(fn(th[rec]), dtype=float)
-                        if out.shape != (idx.size,):
-                            raise ValueError(
-                                f"record[{name!r}] must return one number per network, shape ({idx.size},) for "
-                                f"theta of shape {th[rec].shape}, got shape {out.shape}"
-                            )
-                        hist[name][idx, j] = out
-                done = n_steps[active] == n
-                if done.any():
-                    final[active[done]] = th[done]
-                    keep = ~done
-                    active, th, g = active[keep], th[keep], g[keep]
-                    if active.size == 0:
-                        break
-                    h_col, pen, two_mu = per_active()
-            if pen.size:
-                g[pen] += two_mu * hvp(loss, th[pen], g[pen])
-            np.multiply(g, h_col, out=g)
-            np.subtract(th, g, out=th)
-            if not np.abs(th).max() < BLOWUP:  # also catches inf and NaN
-                bad = ~np.all(np.abs(th) < BLOWUP, axis=1)
-                taken[active[bad]] = n + 1
-                diverged.extend((h[i], mus[i], n + 1) for i in active[bad])
-                keep = ~bad
-                active, th = active[keep], th[keep]
-                if active.size == 0:
-                    break
-                h_col, pen, two_mu = per_active()
-    warn_diverged("train", [(f"lr={a:.6g} mu={b:.6g}", s) for a, b, s in diverged])
-    hist = {k: v.reshape(*shape, m) for k, v in hist.items()}
-    return Run(final.reshape(*shape, d), taken.reshape(shape), hist)
+    .. math::
+        \theta_{n+1} = \theta_n - h\,\big(g + 2\mu\, H g\big)(\theta_n).
+
+    Parameters
+    ----------
+    loss : Loss
+        Mapping stacks (k, d).
+    lr, mu : ndarray, shape (N,)
+        Learning rate and penalty of every network.
+
+    Returns
+    -------
+    evaluate, update : callable
+        ``evaluate(active, theta, n)`` is the gradient (a new array); ``update``
+        adds the penalty for the networks with ``mu > 0`` and steps, in place.
+    """
+    cache = {}
+
+    def per_active(active):
+        if cache.get("active") is not active:  # the driver replaces ``active`` when networks stop
+            pen = np.flatnonzero(mu[active] > 0)
+            cache.update(active=active, h=lr[active, None], pen=pen, two_mu=2 * mu[active[pen], None])
+        return cache["h"], cache["pen"], cache["two_mu"]
+
+    def evaluate(active, theta, n):
+        g = np.asarray(loss.grad(theta), dtype=float)
+        return g.copy() if np.may_share_memory(g, theta) else g  # update works in place on g
+
+    def update(active, theta, g, n):
+        h, pen, two_mu = per_active(active)
+        if pen.size:
+            g[pen] += two_mu * hvp(loss, theta[pen], g[pen])
+        np.multiply(g, h, out=g)
+        return np.subtract(theta, g, out=theta)
+
+    return evaluate, update
+
+
+class History:
+    """The records of :func:`train`: one row per network, one column per record.
+
+    Network ``i`` records at steps ``0, every[i], 2 every[i], ...``, into column
+    ``n // every[i]``; entries it never reaches stay NaN.
+
+    Parameters
+    ----------
+    loss : Loss
+        Mapping stacks (k, d) to (k,) and (k, d).
+    lr : ndarray, shape (N,)
+    every : ndarray of int, shape (N,)
+    m : int
+        Columns.
+    record : dict of str to callable
+        Extra quantities, each mapping a stack (k, d) to (k,).
+    sharpness : tuple (iters, v0), optional
+        Also record the largest-modulus Hessian eigenvalue by ``iters`` power
+        iterations (``COLD_START`` times as many at step 0), started from
+        ``v0``, shape (d,), then from each network's previous vector.
+    """
+
+    def __init__(self, loss, lr, every, m, record, sharpness=None):
+        self.loss, self.lr, self.every, self.record = loss, lr, every, record
+        names = ["step", "time", "loss", "grad_norm_sq"] + (["sharpness"] if sharpness else []) + list(record)
+        self.columns = {name: np.full((lr.size, m), np.nan) for name in names}
+        self.sharpness = None
+        if sharpness:
+            iters, v0 = sharpness
+            self.sharpness = iters, np.broadcast_to(v0, (lr.size, v0.size)).copy()
+
+    def observe(self, n, active, theta, g):
+        """Record the networks ``active`` (parameters ``theta``, gradients ``g``) whose record falls on step ``n``."""
+        rec = n % self.every[active] == 0
+        if not rec.any():
+            return
+        idx, j = active[rec], n // self.every[active[rec]]
+        cols = self.columns
+        cols["step"][idx, j] = n
+        cols["time"][idx, j] = n * self.lr[idx]
+        cols["loss"][idx, j] = self.loss.value(theta[rec])
+        cols["grad_norm_sq"][idx, j] = np.sum(g[rec] ** 2, axis=-1)
+        if self.sharpness is not None:
+            iters, vecs = self.sharpness
+            iters *= COLD_START if n == 0 else 1
+            cols["sharpness"][idx, j], vecs[idx] = power_iteration(self.loss, theta[rec], iters=iters, v0=vecs[idx])
+        for name, fn in self.record.items():
+            out = np.asarray(fn(theta[rec]), dtype=float)
+            if out.shape != (idx.size,):
+                raise ValueError(
+                    f"record[{name!r}] must return one number per network, shape ({idx.size},) for "
+                    f"theta of shape {theta[rec].shape}, got shape {out.shape}"
+                )
+            cols[name][idx, j] = out

@@ -42,10 +42,6 @@ def test_output_shape(model, rng, lr_shape):
     assert_allclose(path[..., 0, :], np.broadcast_to(theta0, (*lr_shape, model.d)), rtol=0, atol=0)
 
 
-def test_zero_steps_returns_the_start():
-    assert_allclose(igr.gd(igr.himmelblau(), [1.0, 2.0], [0.1, 0.2], 0), [[[1.0, 2.0]], [[1.0, 2.0]]], rtol=0)
-
-
 def _quartic_step_loss():
     # grad = theta^5 overflows to inf inside the loss before the iterate passes BLOWUP.
     return igr.Loss(lambda th: np.sum(np.asarray(th) ** 6, axis=-1) / 6, lambda th: np.asarray(th, dtype=float) ** 5)
