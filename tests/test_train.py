@@ -175,3 +175,46 @@ def test_the_random_start_comes_from_rng_and_without_it_is_the_old_one_with_a_wa
     np.testing.assert_array_equal(new[0], old[0])
     with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
         igr.power_iteration(L, theta0, rng=0)
+
+
+# -- the parts of train, one by one ------------------------------------------------------------
+
+from igrlib.train import History, penalised_step, record_or_stop  # noqa: E402
+
+
+def test_record_or_stop_marks_every_record_and_every_last_step():
+    steps, every = np.array([5, 7, 0]), np.array([2, 3, 1])
+    want = np.zeros(8, dtype=bool)
+    want[[0, 2, 4, 5]] = True  # network 0 records at 0, 2, 4 and stops at 5
+    want[[3, 6, 7]] = True  # network 1 records at 0, 3, 6 and stops at 7; network 2 stops at 0
+    np.testing.assert_array_equal(record_or_stop(steps, every), want)
+
+
+def test_penalised_step_is_the_matrix_step_and_leaves_other_rows_alone(rng):
+    # On L = theta^T A theta / 2 the update is theta - h (A + 2 mu A^2) theta, row by row.
+    S = rng.normal(size=(3, 3))
+    A = S @ S.T / 3 + np.eye(3)
+    lr, mu = np.array([0.1, 0.05, 0.2]), np.array([0.0, 0.3, 0.1])
+    evaluate, update = penalised_step(igr.quadratic(A), lr, mu)
+    active = np.array([0, 2])  # row 1 has stopped
+    theta = rng.normal(size=(2, 3))
+    g = evaluate(active, theta, 0)
+    assert_allclose(g, theta @ A, rtol=1e-14)
+    want = [(np.eye(3) - lr[i] * (A + 2 * mu[i] * A @ A)) @ t for i, t in zip(active, theta)]
+    assert_allclose(update(active, theta.copy(), g, 0), want, rtol=1e-12)
+
+
+def test_history_writes_each_network_into_its_own_column():
+    L = igr.quadratic([[2.0]])
+    lr, every = np.array([0.1, 0.2, 0.3]), np.array([1, 2, 3])
+    hist = History(L, lr, every, 3, {"twice": lambda t: 2 * t[:, 0]})
+    for n in range(7):  # network i stops after step 2 (i + 1), as the driver would stop it
+        active = np.flatnonzero(n <= 2 * np.arange(1, 4))
+        theta = np.full((active.size, 1), float(n))
+        hist.observe(n, active, theta, 2 * theta)
+    cols = hist.columns
+    np.testing.assert_array_equal(cols["step"], [[0, 1, 2], [0, 2, 4], [0, 3, 6]])
+    assert_allclose(cols["time"], cols["step"] * lr[:, None], rtol=1e-15)
+    assert_allclose(cols["loss"], cols["step"] ** 2, rtol=1e-15)  # L = theta^2 at theta = n
+    assert_allclose(cols["grad_norm_sq"], 4 * cols["step"] ** 2, rtol=1e-15)
+    assert_allclose(cols["twice"], 2 * cols["step"], rtol=1e-15)
