@@ -235,11 +235,13 @@ def load_revision(rev):
     return module
 
 
-def compare(rev, rounds=7):
+def compare(rev):
     """The figures that a refactor of MLP and train could change, for igrlib at ``rev`` and here.
 
-    Each round times every figure once for each version, alternately; a figure is the best
-    round. Both versions must compute the same numbers (checked first).
+    Each round times one call of every figure for each version, alternately; a figure is the
+    fastest round (200 rounds for a single evaluation, 15 for a training run), which on a
+    shared machine is the cost without interruptions. Both versions must compute the same
+    numbers (checked first).
     """
     versions = {"before": load_revision(rev), "after": igr}
     X, y, _, _ = igr.digits(200, rng=np.random.default_rng(0))
@@ -255,11 +257,11 @@ def compare(rev, rounds=7):
             "gradient (us)": (lambda L=L, t=theta: L.grad(t), 200),
             "exact HVP (us)": (lambda L=L, t=theta, v=v: L.hvp(t, v), 200),
             "train, one network, per step (us)": (
-                lambda lib=lib, L=L, t=theta: lib.train(L, t, 0.1, 100, every=100), 1),
+                lambda lib=lib, L=L, t=theta: lib.train(L, t, 0.1, 100, every=100), 15),
             "train, 16 networks, per network-step (us)": (
-                lambda lib=lib, L=L, t=theta: lib.train(L, t, lrs, 50, every=50), 1),
+                lambda lib=lib, L=L, t=theta: lib.train(L, t, lrs, 50, every=50), 15),
             "train with mu and records, per network-step (us)": (
-                lambda lib=lib, L=L, t=theta: lib.train(L, t, lrs[:4], 20, mu=0.01, every=2), 1),
+                lambda lib=lib, L=L, t=theta: lib.train(L, t, lrs[:4], 20, mu=0.01, every=2), 15),
         }
         work[name]["_check"] = lib.train(L, theta, lrs[:4], 20, mu=0.01, every=2, sharpness_iters=2,
                                          rng=np.random.default_rng(0))
@@ -270,11 +272,10 @@ def compare(rev, rounds=7):
     per = {"train, one network, per step (us)": 100, "train, 16 networks, per network-step (us)": 16 * 50,
            "train with mu and records, per network-step (us)": 4 * 20}
     best_of = {name: {k: np.inf for k in work[name]} for name in work}
-    for _ in range(rounds):
-        for k in work["after"]:
-            for name in ("before", "after"):
-                fn, number = work[name][k]
-                best_of[name][k] = min(best_of[name][k], timeit.timeit(fn, number=number) / number)
+    for k in work["after"]:
+        for i in range(work["after"][k][1]):
+            for name in ("before", "after")[:: 1 if i % 2 else -1]:  # who goes first alternates too
+                best_of[name][k] = min(best_of[name][k], timeit.timeit(work[name][k][0], number=1))
     print(f"| figure | before ({rev}) | after | after / before |")
     print("|---|---|---|---|")
     for k in work["after"]:

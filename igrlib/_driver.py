@@ -101,20 +101,22 @@ def iterate(theta0, steps, evaluate, update, *, who, label, path=False, observe=
     taken = steps.copy()
     out = np.full((k, last + 1, theta.shape[1]), np.nan) if path else None
     active = np.arange(k)
+    stops = np.zeros(last + 1, dtype=bool)
+    stops[steps] = True  # the steps after which some row stops
     diverged = []
     with np.errstate(over="ignore", invalid="ignore"):
         for n in range(last + 1):
             if path:
-                out[active, n] = theta
-            done = steps[active] == n
+                out[active if active.size < k else slice(None), n] = theta
             watch = observe is not None and (observe_at is None or observe_at[n])
-            if done.all() and not watch:
+            done = steps[active] == n if stops[n] else None
+            if done is not None and done.all() and not watch:
                 final[active] = theta
                 break
             g = evaluate(active, theta, n)
             if watch:
                 observe(n, active, theta, g)
-            if done.any():
+            if done is not None and done.any():
                 final[active[done]] = theta[done]
                 keep = ~done
                 active, theta, g = active[keep], theta[keep], g[keep]
