@@ -1,4 +1,4 @@
-"""igrlib.gd: closed forms on quadratics, learning-rate sweeps, divergence, bad input."""
+"""igrlib.descent (gd): closed forms on quadratics, learning-rate sweeps, divergence, bad input."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import igrlib as igr
-from igrlib.gd import BLOWUP
+from igrlib.descent import BLOWUP
 
 
 def gd_closed_form(A, b, theta0, h, steps):

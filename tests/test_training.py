@@ -1,4 +1,4 @@
-"""igrlib.train: batched GD equals igr.gd, explicit regularisation in closed form, records, power iteration."""
+"""igrlib.training (train): batched GD equals igr.gd, explicit penalty in closed form, records, the parts."""
 
 import warnings
 
@@ -179,7 +179,7 @@ def test_the_random_start_comes_from_rng_and_without_it_is_the_old_one_with_a_wa
 
 # -- the parts of train, one by one ------------------------------------------------------------
 
-from igrlib.train import History, penalised_step, record_or_stop  # noqa: E402
+from igrlib.training import History, penalised_step, record_or_stop  # noqa: E402
 
 
 def test_record_or_stop_marks_every_record_and_every_last_step():
