@@ -91,7 +91,7 @@ def test_a_stack_split_into_chunks_equals_each_network_alone(rng):
     X, y = data(net.sizes, n=200)
     L = net.loss(X, y)
     k = 20
-    assert k > 2 * (igr.mlp.CHUNK_ELEMENTS // (200 * 33))  # more than two chunks' worth of networks
+    assert k > 2 * net._chunk(200)  # more than two chunks' worth of networks
     theta = net.init(rng, k, scale=1.5) + 0.1 * rng.normal(size=(k, net.dim))
     v = rng.normal(size=theta.shape)
     G, Hv, values = L.grad(theta), L.hvp(theta, v), L.value(theta)
