@@ -23,7 +23,7 @@ import numpy as np
 
 from ._driver import iterate
 from ._validate import as_batch, as_floats, as_int, as_loss, check_output_size, stacked, start_rng
-from .curvature import power_iteration
+from .curvature import top_eigenvalue
 from .losses import Loss, hvp
 
 __all__ = ["train", "Run"]
@@ -91,12 +91,10 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
         Extra quantities: ``fn(theta) -> (k,)`` for a stack ``theta`` of shape ``(k, d)``,
         e.g. the test accuracy.
     sharpness_iters : int
-        If positive, record the sharpness too, by this many power iterations
-        (:func:`power_iteration`) at each record, warm-started from the previous
+        If positive, record the sharpness too, the largest Hessian eigenvalue (as
+        :func:`igrlib.sharpness`), by this many power iterations at each record
+        (:func:`igrlib.curvature.top_eigenvalue`), warm-started from the previous
         record (the first record, from a random vector, uses 20 times as many).
-        Power iteration finds the eigenvalue of largest modulus: it is the
-        sharpness of :func:`igrlib.sharpness` (the largest eigenvalue) only
-        where no negative eigenvalue is larger in modulus, as near a minimum.
     rng : numpy.random.Generator, optional
         Draws the power iteration's first start vector (used only with
         ``sharpness_iters``). Left out (deprecated), it is ``np.random.default_rng(0)``.
@@ -284,9 +282,10 @@ class History:
     record : dict of str to callable
         Extra quantities, each mapping a stack (k, d) to (k,).
     sharpness : tuple (iters, v0), optional
-        Also record the largest-modulus Hessian eigenvalue by ``iters`` power
-        iterations (``COLD_START`` times as many at step 0), started from
-        ``v0``, shape (d,), then from each network's previous vector.
+        Also record the sharpness, the largest Hessian eigenvalue, by
+        :func:`igrlib.curvature.top_eigenvalue` with ``iters`` power iterations
+        (``COLD_START`` times as many at step 0), started from ``v0``, shape (d,),
+        then from each network's previous vector.
     """
 
     def __init__(self, loss, lr, every, m, record, sharpness=None):
@@ -312,7 +311,7 @@ class History:
         if self.sharpness is not None:
             iters, vecs = self.sharpness
             iters *= COLD_START if n == 0 else 1
-            cols["sharpness"][idx, j], vecs[idx] = power_iteration(self.loss, theta[rec], iters=iters, v0=vecs[idx])
+            cols["sharpness"][idx, j], vecs[idx] = top_eigenvalue(self.loss, theta[rec], iters, vecs[idx])
         for name, fn in self.record.items():
             out = np.asarray(fn(theta[rec]), dtype=float)
             if out.shape != (idx.size,):

@@ -115,3 +115,18 @@ def test_power_iteration_start_comes_from_rng_and_without_it_is_the_old_one_with
     np.testing.assert_array_equal(new[0], old[0])
     with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
         igr.power_iteration(L, theta, rng=0)
+
+
+def test_top_eigenvalue_is_the_largest_eigenvalue_even_when_a_negative_one_dominates(rng):
+    from igrlib.curvature import top_eigenvalue
+
+    Q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    spectra = [[-6.0, -1.0, 0.5, 1.0, 2.0], [-1.0, 0.0, 0.5, 1.0, 4.0]]  # dominant -6, then dominant 4
+    H = np.array([(Q * s) @ Q.T for s in spectra])
+    theta, v0 = np.eye(5)[[0, 1]], rng.normal(size=(2, 5))  # network i has the Hessian H[i]
+    loss = igr.Loss(None, None, lambda th, v: np.einsum("kij,kj->ki", H[np.argmax(th, axis=-1)], v))
+    lam, v = top_eigenvalue(loss, theta, 400, v0)
+    assert_allclose(lam, [2.0, 4.0], rtol=1e-8)
+    assert_allclose(np.abs(v @ Q), np.eye(5)[[4, 4]], atol=1e-6)  # the top eigenvectors
+    plain = igr.power_iteration(loss, theta[1:], iters=400, v0=v0[1:])[0]
+    np.testing.assert_array_equal(lam[1:], plain)  # no negative eigenvalue dominates: power iteration itself

@@ -96,6 +96,13 @@ def test_record_functions_and_sharpness():
     assert_allclose(run.history["sharpness"], exact, rtol=1e-6)  # 8000 cold, then 400 warm-started iterations
 
 
+def test_recorded_sharpness_is_the_largest_eigenvalue_as_igr_sharpness():
+    # diag(1, -3): power iteration alone finds -3, the eigenvalue of largest modulus; the sharpness is 1.
+    L = igr.quadratic(np.diag([1.0, -3.0]))
+    run = igr.train(L, [1.0, 1.0], 0.01, 4, every=2, sharpness_iters=30, rng=np.random.default_rng(0))
+    assert_allclose(run.history["sharpness"], igr.sharpness(L, [1.0, 1.0]), rtol=1e-12)
+
+
 def test_divergence_warns_and_leaves_nan_while_others_finish():
     L = igr.quadratic(np.diag([1.0, 4.0]))
     with pytest.warns(igr.DivergenceWarning, match="lr=0.9"):
