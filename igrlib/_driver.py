@@ -75,7 +75,8 @@ def iterate(theta0, steps, evaluate, update, *, who, label, path=False, observe=
     evaluate : callable ``(active, theta, n) -> g``
         What the step needs at step ``n``, for the rows ``active`` (indices into
         the k rows) whose current values are ``theta``, shape (len(active), d).
-        Called once per step, and at a row's last step only when ``observe`` asks.
+        Called once at every ``n`` from which some row still steps or where
+        ``observe`` is called.
     update : callable ``(active, theta, g, n) -> theta``
         The next iterate of those rows, shape (len(active), d).
     who : str
@@ -85,8 +86,9 @@ def iterate(theta0, steps, evaluate, update, *, who, label, path=False, observe=
     path : bool
         Also return every iterate.
     observe : callable ``(n, active, theta, g)``, optional
-        Called before the step from ``n`` (and at each row's last step), where
-        ``observe_at[n]`` is true (at every ``n`` if ``observe_at`` is None).
+        Called at every ``n`` where ``observe_at[n]`` is true (every ``n`` if
+        ``observe_at`` is None), before the step from ``n``, with every row still
+        running (rows whose last step is ``n`` included) and ``g`` from ``evaluate``.
     observe_at : ndarray of bool, shape (max(steps) + 1,), optional
 
     Returns
