@@ -93,7 +93,7 @@ def train(loss, theta0, lr, steps, *, mu=0.0, every=1, record=None, sharpness_it
     sharpness_iters : int
         If positive, record the sharpness too, the largest Hessian eigenvalue (as
         :func:`igrlib.sharpness`), by this many power iterations at each record
-        (:func:`igrlib.curvature.top_eigenvalue`), warm-started from the previous
+        (:func:`~igrlib.curvature.top_eigenvalue`), warm-started from the previous
         record (the first record, from a random vector, uses 20 times as many).
     rng : numpy.random.Generator, optional
         Draws the power iteration's first start vector (used only with
@@ -283,7 +283,7 @@ class History:
         Extra quantities, each mapping a stack (k, d) to (k,).
     sharpness : tuple (iters, v0), optional
         Also record the sharpness, the largest Hessian eigenvalue, by
-        :func:`igrlib.curvature.top_eigenvalue` with ``iters`` power iterations
+        :func:`~igrlib.curvature.top_eigenvalue` with ``iters`` power iterations
         (``COLD_START`` times as many at step 0), started from ``v0``, shape (d,),
         then from each network's previous vector.
     """
