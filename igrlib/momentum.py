@@ -98,7 +98,9 @@ def heavy_ball(loss, theta0, lr, beta, steps, *, v0=None):
         prev[active] = theta
         return new
 
-    label = lambda i: f"lr={h[i, 0]:.6g} beta={b[i, 0]:.6g}"  # noqa: E731
+    def label(i):
+        return f"lr={h[i, 0]:.6g} beta={b[i, 0]:.6g}"
+
     path = iterate(start, steps, evaluate, update, who="heavy_ball", label=label, path=True).path
     return path.reshape(*shape, steps + 1, theta0.size)
 

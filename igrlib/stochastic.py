@@ -120,7 +120,9 @@ def sgd(losses, theta0, lr, epochs, *, rng, runs=1):
     def update(active, theta, g, n):
         return theta - h[active] * g
 
-    label = lambda i: f"lr={h[i, 0]:.6g} run {i % runs}"  # noqa: E731
+    def label(i):
+        return f"lr={h[i, 0]:.6g} run {i % runs}"
+
     start = np.tile(theta0, (k, 1))
     path = iterate(start, epochs * m, evaluate, update, who="sgd", label=label, path=True).path
     return path.reshape(*lr.shape, runs, epochs * m + 1, d)
