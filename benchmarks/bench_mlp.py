@@ -21,15 +21,26 @@ full batch. Every figure is the best of several repeats (the machine may be shar
 3. PyTorch on the CPU (same network, float64, full batch), if installed: time of a plain
    gradient step and of an explicit-regularisation step (double backward in PyTorch),
    igrlib / PyTorch. Target: <= 1.5.
+
+With ``--against REV`` it instead times this work tree's igrlib against igrlib as committed
+at the git revision REV, in one run, each figure alternating between the two (a guard for
+refactors: no figure may get more than 10 % worse):
+
+    .venv/bin/python benchmarks/bench_mlp.py --against HEAD~3
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import timeit
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -209,12 +220,79 @@ def bench_torch(threads):
               f"ratio igrlib/PyTorch {t_ours / t_theirs:.2f} (target <= 1.5)")
 
 
+def load_revision(rev):
+    """igrlib as committed at the git revision ``rev``, imported as the package ``igrlib_before``."""
+    root = Path(__file__).resolve().parent.parent
+    where = Path(tempfile.mkdtemp(prefix="igrlib_before_"))
+    archive = subprocess.run(["git", "archive", rev, "igrlib"], cwd=root, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    spec = importlib.util.spec_from_file_location(
+        "igrlib_before", where / "igrlib" / "__init__.py", submodule_search_locations=[str(where / "igrlib")]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["igrlib_before"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(rev):
+    """The figures that a refactor of MLP and train could change, for igrlib at ``rev`` and here.
+
+    Each round times one call of every figure for each version, alternately; a figure is the
+    fastest round (200 rounds for a single evaluation, 15 for a training run), which on a
+    shared machine is the cost without interruptions. Both versions must compute the same
+    numbers (checked first).
+    """
+    versions = {"before": load_revision(rev), "after": igr}
+    X, y, _, _ = igr.digits(200, rng=np.random.default_rng(0))
+    lrs = np.geomspace(0.05, 2.0, 16)
+    work = {}
+    for name, lib in versions.items():
+        net = lib.MLP((64, 32, 10))
+        L = net.loss(X, y)
+        theta = net.init(np.random.default_rng(0))
+        v = np.random.default_rng(1).normal(size=net.dim)
+        work[name] = {
+            "loss value (us)": (lambda L=L, t=theta: L.value(t), 200),
+            "gradient (us)": (lambda L=L, t=theta: L.grad(t), 200),
+            "exact HVP (us)": (lambda L=L, t=theta, v=v: L.hvp(t, v), 200),
+            "train, one network, per step (us)": (
+                lambda lib=lib, L=L, t=theta: lib.train(L, t, 0.1, 100, every=100), 15),
+            "train, 16 networks, per network-step (us)": (
+                lambda lib=lib, L=L, t=theta: lib.train(L, t, lrs, 50, every=50), 15),
+            "train with mu and records, per network-step (us)": (
+                lambda lib=lib, L=L, t=theta: lib.train(L, t, lrs[:4], 20, mu=0.01, every=2), 15),
+        }
+        work[name]["_check"] = lib.train(L, theta, lrs[:4], 20, mu=0.01, every=2, sharpness_iters=2,
+                                         rng=np.random.default_rng(0))
+    a, b = work["before"].pop("_check"), work["after"].pop("_check")
+    same = np.array_equal(a.theta, b.theta, equal_nan=True) and all(
+        np.array_equal(a.history[k], b.history[k], equal_nan=True) for k in a.history)
+    print(f"igrlib at {rev} against this work tree; the same numbers bit for bit: {same}")
+    per = {"train, one network, per step (us)": 100, "train, 16 networks, per network-step (us)": 16 * 50,
+           "train with mu and records, per network-step (us)": 4 * 20}
+    best_of = {name: {k: np.inf for k in work[name]} for name in work}
+    for k in work["after"]:
+        for i in range(work["after"][k][1]):
+            for name in ("before", "after")[:: 1 if i % 2 else -1]:  # who goes first alternates too
+                best_of[name][k] = min(best_of[name][k], timeit.timeit(work[name][k][0], number=1))
+    print(f"| figure | before ({rev}) | after | after / before |")
+    print("|---|---|---|---|")
+    for k in work["after"]:
+        t0, t1 = (best_of[name][k] * 1e6 / per.get(k, 1) for name in ("before", "after"))
+        print(f"| {k} | {t0:.1f} | {t1:.1f} | {t1 / t0:.3f} |")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for NumPy and threads for PyTorch")
+    parser.add_argument("--against", metavar="REV", help="compare with igrlib at this git revision, and stop")
     args = parser.parse_args()
     threadpool_limits(args.threads)
     print(machine() + f"; {args.threads} BLAS thread(s)")
+    if args.against:
+        compare(args.against)
+        sys.exit()
     bench_hvp()
     bench_batched(200, 32, 200)
     bench_batched(64, 16, 400)

@@ -4,21 +4,24 @@ The library behind the book *Why the learning rate should not be too small*.
 Each module holds one idea; this file only re-exports them.
 """
 
+# The old module igrlib/gd.py is loaded first, so that ``igrlib.gd`` is then bound to the function
+# (a module imported later would rebind it to itself).
+from . import gd as _gd_module  # noqa: F401
 from . import plotting, sliders
 from .central import CentralFlow, central_flow
 from .coursework.checks import check
 from .curvature import hessian, power_iteration, sharpness
+from .descent import DivergenceWarning, gd
+from .explicit_penalties import flooded, grad_norm_loss, sam, sam_gradient
 from .flow import FlowError, gradient_flow, modified_field, modified_flow
-from .gd import DivergenceWarning, gd
+from .implicit_penalty import grad_norm_sq, modified_loss
 from .losses import Loss, d3, himmelblau, hvp, least_squares, quadratic, rosenbrock, two_param
 from .mlp import MLP, digits
 from .momentum import heavy_ball, heavy_ball_flow, heavy_ball_penalty_lr
-from .penalties import flooded, grad_norm_loss, sam, sam_gradient
-from .penalty import grad_norm_sq, modified_loss
 from .principal import principal_factor, principal_field, principal_flow_quadratic, principal_series
 from .series import bernoulli_coefficients, exact_modified_matrix
-from .sgd import sgd, sgd_epoch_mean, sgd_modified_loss
-from .train import Run, train
+from .stochastic import sgd, sgd_epoch_mean, sgd_modified_loss
+from .training import Run, train
 
 __version__ = "0.2.0"
 

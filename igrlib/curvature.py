@@ -11,9 +11,9 @@ import numpy as np
 import scipy.sparse.linalg
 
 from ._validate import as_floats, as_int, as_theta, start_rng
-from .losses import hvp
+from .losses import Loss, hvp
 
-__all__ = ["hessian", "sharpness", "power_iteration"]
+__all__ = ["hessian", "sharpness", "power_iteration", "top_eigenvalue"]
 
 # Up to this dimension the Hessian is formed and diagonalised exactly; above it
 # the largest eigenvalue comes from Lanczos iterations on Hessian-vector products.
@@ -148,3 +148,48 @@ def power_iteration(loss, theta, *, iters=50, v0=None, rng=None):
         wn = np.linalg.norm(w, axis=-1, keepdims=True)
         v = np.where(wn > 0, w / np.where(wn > 0, wn, 1.0), v)
     return (float(lam) if theta.ndim == 1 else lam), v
+
+
+def top_eigenvalue(loss, theta, iters, v0):
+    r"""The sharpness :math:`\lambda_{\max}` of each network in a stack, by power iteration.
+
+    Power iteration (:func:`power_iteration`) finds the eigenvalue :math:`\lambda`
+    of largest modulus. Where it is negative, the largest eigenvalue is found by
+    a second power iteration on :math:`H - \lambda I`, whose eigenvalues
+    :math:`\lambda_i - \lambda \ge 0` have their largest at :math:`\lambda_{\max} - \lambda`.
+    Where :math:`\lambda \ge 0` the result is that of :func:`power_iteration` itself.
+
+    Parameters
+    ----------
+    loss : Loss
+    theta : ndarray, shape (k, d)
+    iters : int
+        Power iterations, each time.
+    v0 : ndarray, shape (k, d)
+        Start vectors, nonzero.
+
+    Returns
+    -------
+    lam : ndarray, shape (k,)
+        Estimates of :math:`\lambda_{\max}` (as accurate as ``iters`` allows).
+    v : ndarray, shape (k, d)
+        The last unit vectors, to warm-start the next call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import igrlib as igr
+    >>> from igrlib.curvature import top_eigenvalue
+    >>> L = igr.quadratic(np.diag([1.0, -3.0]))  # power iteration alone finds -3
+    >>> lam, v = top_eigenvalue(L, np.zeros((1, 2)), 60, np.ones((1, 2)))
+    >>> lam.round(10)
+    array([1.])
+    """
+    lam, v = power_iteration(loss, theta, iters=iters, v0=v0)
+    neg = np.flatnonzero(lam < 0)
+    if neg.size:
+        shift = lam[neg, None]
+        shifted = Loss(None, loss.grad, lambda th, w: hvp(loss, th, w) - shift * w)
+        mu, v[neg] = power_iteration(shifted, theta[neg], iters=iters, v0=v0[neg])
+        lam[neg] = mu + shift[:, 0]
+    return lam, v

@@ -226,10 +226,12 @@ class MLP:
         """
         th, batch = self._stack(theta)
         X1 = self._with_ones(self._inputs(X))
-        chunk = max(1, self.chunk_elements // (X1.shape[0] * (max(self.sizes[1:]) + 1)))
-        parts = [self._forward(self._blocks(th[i : i + chunk]), X1)[1] for i in range(0, len(th), chunk)]
-        z = np.concatenate(parts) if parts else np.empty((0, X1.shape[0], self.sizes[-1]))
+        z = _chunked(lambda t: self._forward(self._blocks(t), X1)[1], self._chunk(X1.shape[0]), th)
         return z.reshape(*batch, *z.shape[1:])
+
+    def _chunk(self, n):
+        """How many networks of a stack are computed together on ``n`` inputs (at least 1)."""
+        return max(1, self.chunk_elements // (n * (max(self.sizes[1:]) + 1)))
 
     def accuracy(self, theta, X, y):
         """Fraction of rows of ``X`` whose largest output is at the label ``y``: shape ``(...)``."""
@@ -267,142 +269,192 @@ class MLP:
             raise ValueError(f"kind must be one of {LOSSES}, got {kind!r}")
         X = self._inputs(X)
         y = _as_labels(y, self.sizes[-1], X.shape[0])
-        n, c = X.shape[0], self.sizes[-1]
-        X1 = self._with_ones(X)
-        Y = np.eye(c)[y]  # one-hot targets, (n, c)
-        ones = np.ones(c)
-        squared = kind == "squared"
+        objective = _Objective(self, X, y, kind)
+        return Loss(objective.value, objective.grad, objective.hvp)
 
-        def softmax(z):
-            """Probabilities p (B, n, c) and log-sum-exp (B, n) of each row of z."""
-            shift = z.reshape(z.shape[0], -1).max(axis=-1)[:, None, None]  # one shift per network
-            p = np.subtract(z, shift)
-            np.exp(p, out=p)
-            s = np.matmul(p, ones)
-            if not np.all(s > 1e-290):  # some row lies far below the network's largest output
-                shift = z.max(axis=-1, keepdims=True)
-                p = np.exp(np.subtract(z, shift))
-                s = np.matmul(p, ones)
-            np.divide(p, s[..., None], out=p)
-            return p, np.log(s) + shift[..., 0]
 
-        chunk = max(1, self.chunk_elements // (n * (max(self.sizes[1:]) + 1)))
 
-        def chunked(kernel, th, *more):
-            if th.shape[0] <= chunk:
-                return kernel(th, *more)
-            size = -(-th.shape[0] // -(-th.shape[0] // chunk))  # equal chunks of at most `chunk` networks
-            parts = range(0, th.shape[0], size)
-            return np.concatenate([kernel(th[i : i + size], *(m[i : i + size] for m in more)) for i in parts])
+def _chunked(kernel, chunk, th, *more):
+    """``kernel(th, *more)`` on a stack ``th`` (shape (B, d)) in equal chunks of at most ``chunk`` networks.
 
-        def value(theta):
-            th, batch = self._stack(theta)
-            return chunked(value_kernel, th).reshape(batch)
+    ``more`` are arrays with the same first axis, cut alike; the results are
+    concatenated along the first axis. The numbers do not depend on the chunks.
+    """
+    if th.shape[0] <= chunk:
+        return kernel(th, *more)
+    size = -(-th.shape[0] // -(-th.shape[0] // chunk))  # equal chunks of at most `chunk` networks
+    parts = range(0, th.shape[0], size)
+    return np.concatenate([kernel(th[i : i + size], *(m[i : i + size] for m in more)) for i in parts])
 
-        def grad(theta):
-            th, batch = self._stack(theta)
-            return chunked(grad_kernel, th).reshape(*batch, self.dim)
 
-        def hvp(theta, v):
-            theta = np.asarray(theta, dtype=float)
-            v = np.asarray(v, dtype=float)
-            shape = np.broadcast_shapes(theta.shape, v.shape)
-            th, batch = self._stack(np.broadcast_to(theta, shape))
-            vv, _ = self._stack(np.broadcast_to(v, shape))
-            return chunked(hvp_kernel, th, vv).reshape(*batch, self.dim)
+def _softmax(z, ones):
+    """Probabilities p (B, n, c) and log-sum-exp (B, n) of each row of z (B, n, c); ``ones`` is np.ones(c)."""
+    shift = z.reshape(z.shape[0], -1).max(axis=-1)[:, None, None]  # one shift per network
+    p = np.subtract(z, shift)
+    np.exp(p, out=p)
+    s = np.matmul(p, ones)
+    if not np.all(s > 1e-290):  # some row lies far below the network's largest output
+        shift = z.max(axis=-1, keepdims=True)
+        p = np.exp(np.subtract(z, shift))
+        s = np.matmul(p, ones)
+    np.divide(p, s[..., None], out=p)
+    return p, np.log(s) + shift[..., 0]
 
-        def value_kernel(th):
-            _, z = self._forward(self._blocks(th), X1)
-            flat = z.reshape(z.shape[0], -1)
-            if squared:
-                r = np.subtract(flat, Y.ravel())
-                L = 0.5 * np.einsum("bi,bi->b", r, r) / n
-            else:
-                _, lse = softmax(z)
-                L = (lse.sum(axis=-1) - flat @ Y.ravel()) / n
-            return L
 
-        def out_delta(z):
-            """dL/dz_L, shape (B, n, c), and the softmax probabilities (None for the squared loss)."""
-            p = None
-            if squared:
-                delta = np.subtract(z, Y)
-            else:
-                p, _ = softmax(z)
-                delta = np.subtract(p, Y)
-            np.multiply(delta, 1.0 / n, out=delta)
-            return delta, p
+def _tanh_slope(a):
+    """1 - t^2 for the activations ``a = [t, 1]``, t = tanh z (the columns before the ones)."""
+    t = a[..., :-1]
+    s = np.multiply(t, t)
+    return np.subtract(1.0, s, out=s)
 
-        def tanh_slope(a):
-            """1 - a^2 for a = tanh z (the columns before the ones)."""
-            t = a[..., :-1]
-            s = np.multiply(t, t)
-            return np.subtract(1.0, s, out=s)
 
-        def grad_kernel(th):
-            blocks = self._blocks(th)
-            acts, z = self._forward(blocks, X1)
-            delta, _ = out_delta(z)
-            g = np.empty_like(th)
-            gb = self._blocks(g)
-            for l in range(len(blocks) - 1, -1, -1):
-                gb[l][...] = np.matmul(np.swapaxes(acts[l], -1, -2), delta)
-                if l > 0:
-                    da = np.matmul(delta, np.swapaxes(blocks[l][:, :-1, :], -1, -2))
-                    delta = np.multiply(da, tanh_slope(acts[l]), out=da)
-            return g
+class _Objective:
+    r"""The loss of an :class:`MLP` on one data set: value, gradient and Hessian-vector product of a stack.
 
-        def hvp_kernel(th, vv):
-            blocks, dirs = self._blocks(th), self._blocks(vv)
-            # Forward pass and its directional derivative R{.} along v (R{1} = 0, so
-            # the R-activations carry no column of ones).
-            acts, racts, slopes, ra = [X1], [None], [None], None
-            for l, (Wb, Vb) in enumerate(zip(blocks, dirs)):
-                z = np.matmul(acts[-1], Wb)
-                rz = np.matmul(acts[-1], Vb)
-                if ra is not None:
-                    rz += np.matmul(ra, Wb[:, :-1, :])
-                if l == len(blocks) - 1:
-                    break
-                a = np.empty((*z.shape[:-1], z.shape[-1] + 1))
-                a[..., -1] = 1.0
-                np.tanh(z, out=a[..., :-1])
-                s = tanh_slope(a)
-                ra = np.multiply(s, rz, out=rz)
-                acts.append(a)
-                racts.append(ra)
-                slopes.append(s)
-            delta, p = out_delta(z)
-            if squared:
-                rdelta = np.multiply(rz, 1.0 / n, out=rz)
-            else:  # R{(p - Y)/n} = p * (rz - <p, rz>) / n
-                mean = np.matmul(np.multiply(p, rz), ones)
-                rdelta = np.subtract(rz, mean[..., None], out=rz)
-                np.multiply(rdelta, p, out=rdelta)
-                np.multiply(rdelta, 1.0 / n, out=rdelta)
-            # Backward pass and its directional derivative.
-            Hv = np.empty_like(th)
-            hb = self._blocks(Hv)
-            for l in range(len(blocks) - 1, -1, -1):
-                hb[l][...] = np.matmul(np.swapaxes(acts[l], -1, -2), rdelta)
-                if l == 0:
-                    break
-                hb[l][:, :-1, :] += np.matmul(np.swapaxes(racts[l], -1, -2), delta)
-                Wt = np.swapaxes(blocks[l][:, :-1, :], -1, -2)
-                Vt = np.swapaxes(dirs[l][:, :-1, :], -1, -2)
-                da = np.matmul(delta, Wt)
-                rda = np.matmul(rdelta, Wt)
-                rda += np.matmul(delta, Vt)
-                # R{da * s} = rda * s + da * R{s}, with R{s} = -2 a R{a}
-                t = np.multiply(da, acts[l][..., :-1])
-                np.multiply(t, racts[l], out=t)
-                np.multiply(t, 2.0, out=t)
-                np.multiply(rda, slopes[l], out=rda)
-                rdelta = np.subtract(rda, t, out=rda)
-                delta = np.multiply(da, slopes[l], out=da)
-            return Hv
+    The public ``value``, ``grad`` and ``hvp`` take ``theta`` of shape ``(..., d)``
+    and cut the stack into chunks (:func:`_chunked`); each chunk goes through
+    the kernels below, which take ``th`` of shape ``(B, d)``:
 
-        return Loss(value, grad, hvp)
+    * :meth:`forward_r`: the forward pass and its directional derivative
+      :math:`R\{\cdot\}` along ``v`` (Pearlmutter's R-operator);
+    * :meth:`out_delta` and :meth:`r_out_delta`: :math:`\partial L/\partial z_L` and its R-derivative;
+    * :meth:`grad_kernel` and :meth:`hvp_kernel`: the backward passes.
+    """
+
+    def __init__(self, net, X, y, kind):
+        self.net = net
+        self.n, self.c = X.shape[0], net.sizes[-1]
+        self.X1 = net._with_ones(X)
+        self.Y = np.eye(self.c)[y]  # one-hot targets, (n, c)
+        self.ones = np.ones(self.c)
+        self.squared = kind == "squared"
+        self.chunk = net._chunk(self.n)
+
+    # -- stacks of any shape ----------------------------------------------------------
+
+    def value(self, theta):
+        th, batch = self.net._stack(theta)
+        return _chunked(self.value_kernel, self.chunk, th).reshape(batch)
+
+    def grad(self, theta):
+        th, batch = self.net._stack(theta)
+        return _chunked(self.grad_kernel, self.chunk, th).reshape(*batch, self.net.dim)
+
+    def hvp(self, theta, v):
+        theta = np.asarray(theta, dtype=float)
+        v = np.asarray(v, dtype=float)
+        shape = np.broadcast_shapes(theta.shape, v.shape)
+        th, batch = self.net._stack(np.broadcast_to(theta, shape))
+        vv, _ = self.net._stack(np.broadcast_to(v, shape))
+        return _chunked(self.hvp_kernel, self.chunk, th, vv).reshape(*batch, self.net.dim)
+
+    # -- kernels on a chunk, th of shape (B, d) --------------------------------------
+
+    def value_kernel(self, th):
+        """The loss of each network, shape (B,)."""
+        _, z = self.net._forward(self.net._blocks(th), self.X1)
+        flat = z.reshape(z.shape[0], -1)
+        if self.squared:
+            r = np.subtract(flat, self.Y.ravel())
+            L = 0.5 * np.einsum("bi,bi->b", r, r) / self.n
+        else:
+            _, lse = _softmax(z, self.ones)
+            L = (lse.sum(axis=-1) - flat @ self.Y.ravel()) / self.n
+        return L
+
+    def out_delta(self, z):
+        """dL/dz_L, shape (B, n, c), and the softmax probabilities (None for the squared loss)."""
+        p = None
+        if self.squared:
+            delta = np.subtract(z, self.Y)
+        else:
+            p, _ = _softmax(z, self.ones)
+            delta = np.subtract(p, self.Y)
+        np.multiply(delta, 1.0 / self.n, out=delta)
+        return delta, p
+
+    def r_out_delta(self, p, rz):
+        """R{dL/dz_L} from R{z_L} = ``rz`` (overwritten) and the probabilities ``p`` of :meth:`out_delta`."""
+        if self.squared:
+            return np.multiply(rz, 1.0 / self.n, out=rz)
+        # R{(p - Y)/n} = p * (rz - <p, rz>) / n
+        mean = np.matmul(np.multiply(p, rz), self.ones)
+        rdelta = np.subtract(rz, mean[..., None], out=rz)
+        np.multiply(rdelta, p, out=rdelta)
+        return np.multiply(rdelta, 1.0 / self.n, out=rdelta)
+
+    def grad_kernel(self, th):
+        """The gradient of each network by backpropagation, shape (B, d)."""
+        blocks = self.net._blocks(th)
+        acts, z = self.net._forward(blocks, self.X1)
+        delta, _ = self.out_delta(z)
+        g = np.empty_like(th)
+        gb = self.net._blocks(g)
+        for l in range(len(blocks) - 1, -1, -1):
+            gb[l][...] = np.matmul(np.swapaxes(acts[l], -1, -2), delta)
+            if l > 0:
+                da = np.matmul(delta, np.swapaxes(blocks[l][:, :-1, :], -1, -2))
+                delta = np.multiply(da, _tanh_slope(acts[l]), out=da)
+        return g
+
+    def forward_r(self, blocks, dirs):
+        """The forward pass and its R-derivative along the directions ``dirs`` (blocks of v).
+
+        Returns
+        -------
+        acts : list
+            ``[a_0, 1], ..., [a_{L-1}, 1]`` as in :meth:`MLP._forward`.
+        racts : list
+            ``None, R{a_1}, ..., R{a_{L-1}}`` (R{1} = 0, so no column of ones).
+        slopes : list
+            ``None, 1 - a_1^2, ..., 1 - a_{L-1}^2``.
+        z, rz : ndarray, shape (B, n, c)
+            The outputs z_L and R{z_L}.
+        """
+        acts, racts, slopes, ra = [self.X1], [None], [None], None
+        for l, (Wb, Vb) in enumerate(zip(blocks, dirs)):
+            z = np.matmul(acts[-1], Wb)
+            rz = np.matmul(acts[-1], Vb)
+            if ra is not None:
+                rz += np.matmul(ra, Wb[:, :-1, :])
+            if l == len(blocks) - 1:
+                return acts, racts, slopes, z, rz
+            a = np.empty((*z.shape[:-1], z.shape[-1] + 1))
+            a[..., -1] = 1.0
+            np.tanh(z, out=a[..., :-1])
+            s = _tanh_slope(a)
+            ra = np.multiply(s, rz, out=rz)
+            acts.append(a)
+            racts.append(ra)
+            slopes.append(s)
+
+    def hvp_kernel(self, th, vv):
+        """The Hessian-vector product of each network along each row of ``vv``, shape (B, d)."""
+        blocks, dirs = self.net._blocks(th), self.net._blocks(vv)
+        acts, racts, slopes, z, rz = self.forward_r(blocks, dirs)
+        delta, p = self.out_delta(z)
+        rdelta = self.r_out_delta(p, rz)
+        # Backward pass and its directional derivative.
+        Hv = np.empty_like(th)
+        hb = self.net._blocks(Hv)
+        for l in range(len(blocks) - 1, -1, -1):
+            hb[l][...] = np.matmul(np.swapaxes(acts[l], -1, -2), rdelta)
+            if l == 0:
+                break
+            hb[l][:, :-1, :] += np.matmul(np.swapaxes(racts[l], -1, -2), delta)
+            Wt = np.swapaxes(blocks[l][:, :-1, :], -1, -2)
+            Vt = np.swapaxes(dirs[l][:, :-1, :], -1, -2)
+            da = np.matmul(delta, Wt)
+            rda = np.matmul(rdelta, Wt)
+            rda += np.matmul(delta, Vt)
+            # R{da * s} = rda * s + da * R{s}, with R{s} = -2 a R{a}
+            t = np.multiply(da, acts[l][..., :-1])
+            np.multiply(t, racts[l], out=t)
+            np.multiply(t, 2.0, out=t)
+            np.multiply(rda, slopes[l], out=rda)
+            rdelta = np.subtract(rda, t, out=rda)
+            delta = np.multiply(da, slopes[l], out=da)
+        return Hv
 
 
 def digits(n_train=200, *, rng=None, center=True, seed=None):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._divergence import Rows
+from ._driver import iterate
 from ._validate import as_beta, as_lr, as_steps, as_theta, as_times, check_output_size, checked_grad, stacked
 from .flow import gradient_flow, modified_flow
 
@@ -87,19 +87,21 @@ def heavy_ball(loss, theta0, lr, beta, steps, *, v0=None):
     b = np.broadcast_to(beta, shape).reshape(-1, 1)
     grad = stacked(loss.grad, theta0)
 
-    theta = np.tile(theta0, (h.shape[0], 1))
-    prev = theta - v0
-    path = np.empty((h.shape[0], steps + 1, theta0.size))
-    path[:, 0] = theta
-    rows = Rows(h.shape[0])
-    with np.errstate(over="ignore", invalid="ignore"):
-        for n in range(steps):
-            live = np.flatnonzero(rows.alive)
-            new = theta[live] - h[live] * grad(theta[live]) + b[live] * (theta[live] - prev[live])
-            prev[live], theta[live] = theta[live], new
-            rows.check(theta, n + 1)
-            path[:, n + 1] = theta
-    rows.warn("heavy_ball", lambda i: f"lr={h[i, 0]:.6g} beta={b[i, 0]:.6g}")
+    start = np.tile(theta0, (h.shape[0], 1))
+    prev = start - v0  # theta_{n-1} of every row
+
+    def evaluate(active, theta, n):
+        return grad(theta)
+
+    def update(active, theta, g, n):
+        new = theta - h[active] * g + b[active] * (theta - prev[active])
+        prev[active] = theta
+        return new
+
+    def label(i):
+        return f"lr={h[i, 0]:.6g} beta={b[i, 0]:.6g}"
+
+    path = iterate(start, steps, evaluate, update, who="heavy_ball", label=label, path=True).path
     return path.reshape(*shape, steps + 1, theta0.size)
 
 

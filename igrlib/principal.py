@@ -23,6 +23,7 @@ import scipy.linalg
 from ._validate import as_int, as_lr, as_theta, as_times
 from .curvature import hessian
 from .losses import _matrix
+from .series import log_rates
 
 __all__ = ["principal_factor", "principal_series", "principal_field", "principal_flow_quadratic"]
 
@@ -216,6 +217,6 @@ def principal_flow_quadratic(A, theta0, lr, t):
     h = float(as_lr(lr))
     t = as_times(t)
     lam, U = scipy.linalg.eigh(A)
-    rate = principal_factor(h * lam) * lam  # log(1 - h lam) / h
+    rate = log_rates(lam, h).astype(complex)  # log(1 - h lam) / h
     coef = U.T @ theta0
     return (np.exp(np.outer(t, rate)) * coef) @ U.T

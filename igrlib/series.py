@@ -119,9 +119,36 @@ def exact_modified_matrix(A, lr):
         raise ValueError(f"lr must be a single number, got shape {np.shape(lr)}")
     h = float(as_lr(lr))
     lam, V = scipy.linalg.eigh(A)
+    return (V * log_rates(lam, h)) @ V.T
+
+
+def log_rates(lam, h):
+    r"""The eigenvalues :math:`\log(1 - h\lambda)/h` of :math:`\frac1h\log(I - hA)`, from those of :math:`A`.
+
+    The one place where the library takes this logarithm: :func:`exact_modified_matrix`
+    and :func:`igrlib.principal_flow_quadratic` both build on it.
+
+    Parameters
+    ----------
+    lam : ndarray, shape (d,)
+        Eigenvalues :math:`\lambda` of the symmetric matrix :math:`A`.
+    h : float
+        Learning rate, positive.
+
+    Returns
+    -------
+    ndarray, shape (d,)
+        Real when every :math:`1 - h\lambda > 0`; otherwise complex, with the
+        principal logarithm :math:`\log|1 - h\lambda| + i\pi` where :math:`1 - h\lambda < 0`.
+
+    Raises
+    ------
+    ValueError
+        If :math:`h\lambda = 1` for an eigenvalue (:math:`I - hA` is singular).
+    """
     factor = 1 - h * lam
     if np.any(np.isclose(factor, 0.0, atol=1e-14)):
         raise ValueError(f"I - lr A is singular: lr * lambda = 1 for an eigenvalue lambda of A (lr={h})")
     if np.all(factor > 0):
-        return (V * (np.log(factor) / h)) @ V.T
-    return (V * (np.log(factor.astype(complex)) / h)) @ V.T
+        return np.log(factor) / h
+    return np.log(factor.astype(complex)) / h

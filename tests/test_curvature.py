@@ -1,4 +1,6 @@
-"""igrlib.curvature: the Hessian and the sharpness against closed forms and differences."""
+"""igrlib.curvature: the Hessian, the sharpness and power iteration against closed forms and differences."""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -76,3 +78,55 @@ def test_bad_theta(theta):
     for fn in (igr.hessian, igr.sharpness):
         with pytest.raises(ValueError, match="theta must be"):
             fn(igr.quadratic(np.eye(2)), theta)
+
+
+def test_power_iteration_finds_the_top_eigenvalue_of_a_network():
+    net = igr.MLP((4, 6, 3))
+    rng = np.random.default_rng(0)
+    L = net.loss(rng.normal(size=(25, 4)), rng.integers(0, 3, size=25), kind="squared")
+    theta = net.init(np.random.default_rng(5), 3)
+    lam, v = igr.power_iteration(L, theta, iters=300, rng=np.random.default_rng(0))
+    assert_allclose(lam, [igr.sharpness(L, th) for th in theta], rtol=1e-8)
+    assert_allclose(np.linalg.norm(v, axis=-1), 1.0, rtol=1e-12)
+    lam2, _ = igr.power_iteration(L, theta, iters=2, v0=v)  # warm start: already converged
+    assert_allclose(lam2, lam, rtol=1e-8)
+
+
+def test_power_iteration_returns_the_largest_magnitude_eigenvalue():
+    L = igr.quadratic(np.diag([1.0, -3.0]))
+    lam, v = igr.power_iteration(L, [0.0, 0.0], iters=80, rng=np.random.default_rng(0))
+    assert lam == pytest.approx(-3.0, rel=1e-12) and abs(v[1]) == pytest.approx(1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(iters=0), "iters"), (dict(v0=[0.0, 0.0]), "v0"),
+                                           (dict(v0=[1.0]), "v0")])
+def test_power_iteration_bad_input(kwargs, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=match):
+            igr.power_iteration(igr.quadratic(np.eye(2)), [1.0, 0.0], **kwargs)
+
+
+def test_power_iteration_start_comes_from_rng_and_without_it_is_the_old_one_with_a_warning():
+    L, theta = igr.quadratic([[3.0, 1.0], [1.0, 2.0]]), np.array([[0.0, 0.0], [1.0, 1.0]])
+    with pytest.warns(DeprecationWarning, match="rng=np.random.default_rng"):
+        old = igr.power_iteration(L, theta, iters=3)
+    new = igr.power_iteration(L, theta, iters=3, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(new[0], old[0])
+    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
+        igr.power_iteration(L, theta, rng=0)
+
+
+def test_top_eigenvalue_is_the_largest_eigenvalue_even_when_a_negative_one_dominates(rng):
+    from igrlib.curvature import top_eigenvalue
+
+    Q, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    spectra = [[-6.0, -1.0, 0.5, 1.0, 2.0], [-1.0, 0.0, 0.5, 1.0, 4.0]]  # dominant -6, then dominant 4
+    H = np.array([(Q * s) @ Q.T for s in spectra])
+    theta, v0 = np.eye(5)[[0, 1]], rng.normal(size=(2, 5))  # network i has the Hessian H[i]
+    loss = igr.Loss(None, None, lambda th, v: np.einsum("kij,kj->ki", H[np.argmax(th, axis=-1)], v))
+    lam, v = top_eigenvalue(loss, theta, 400, v0)
+    assert_allclose(lam, [2.0, 4.0], rtol=1e-8)
+    assert_allclose(np.abs(v @ Q), np.eye(5)[[4, 4]], atol=1e-6)  # the top eigenvectors
+    plain = igr.power_iteration(loss, theta[1:], iters=400, v0=v0[1:])[0]
+    np.testing.assert_array_equal(lam[1:], plain)  # no negative eigenvalue dominates: power iteration itself

@@ -127,14 +127,6 @@ def test_bad_model_arguments(make, match):
         make()
 
 
-def test_models_do_not_modify_their_inputs(model, rng):
-    theta, u, v = model.points(rng, 3), rng.normal(size=(3, model.d)), rng.normal(size=(3, model.d))
-    copies = theta.copy(), u.copy(), v.copy()
-    model.loss.value(theta), model.loss.grad(theta), igr.hvp(model.loss, theta, v), igr.d3(model.loss, theta, u, v)
-    for arr, copy in zip((theta, u, v), copies):
-        assert_allclose(arr, copy, rtol=0, atol=0)
-
-
 IMPORT_SCRIPT = """
 import sys, warnings
 import numpy, scipy.integrate, scipy.linalg, scipy.sparse.linalg  # dependencies: they add filters of their own

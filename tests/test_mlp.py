@@ -91,7 +91,7 @@ def test_a_stack_split_into_chunks_equals_each_network_alone(rng):
     X, y = data(net.sizes, n=200)
     L = net.loss(X, y)
     k = 20
-    assert k > 2 * (igr.mlp.CHUNK_ELEMENTS // (200 * 33))  # more than two chunks' worth of networks
+    assert k > 2 * net._chunk(200)  # more than two chunks' worth of networks
     theta = net.init(rng, k, scale=1.5) + 0.1 * rng.normal(size=(k, net.dim))
     v = rng.normal(size=theta.shape)
     G, Hv, values = L.grad(theta), L.hvp(theta, v), L.value(theta)
@@ -264,3 +264,51 @@ def test_numbers_are_bitwise_those_of_the_stored_reference():
     assert sorted(got) == sorted(ref.files)
     for k in ref.files:
         np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+
+
+# -- the parts of MLP.loss, one by one -------------------------------------------------------
+
+from igrlib.mlp import _chunked, _Objective, _softmax  # noqa: E402
+
+
+def test_chunked_equals_one_call_on_the_whole_stack():
+    def kernel(a, b):
+        return a * b.sum(axis=-1, keepdims=True)  # row by row
+
+    a, b = np.arange(21.0).reshape(7, 3), np.arange(14.0).reshape(7, 2)
+    for chunk in (1, 2, 3, 7, 100):
+        np.testing.assert_array_equal(_chunked(kernel, chunk, a, b), kernel(a, b))
+    sizes = []
+    _chunked(lambda t: sizes.append(len(t)) or t, 3, a)
+    assert sizes == [3, 3, 1]  # ceil(7 / 3) = 3 chunks of at most 3 networks
+
+
+def test_softmax_is_scipys_and_survives_outputs_far_apart():
+    from scipy.special import logsumexp, softmax
+
+    z = np.array([[[1.0, 2.0, 3.0], [800.0, 0.0, -800.0]]])
+    p, lse = _softmax(z, np.ones(3))
+    assert_allclose(p, softmax(z, axis=-1), rtol=1e-14, atol=1e-300)
+    assert_allclose(lse, logsumexp(z, axis=-1), rtol=1e-15)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_r_forward_and_r_delta_are_directional_derivatives(kind, rng):
+    net = igr.MLP((5, 4, 4, 3))
+    X, y = data(net.sizes, n=9)
+    obj = _Objective(net, X, y, kind)
+    th, v = net.init(rng, 2), rng.normal(size=(2, net.dim))
+    acts, racts, slopes, z, rz = obj.forward_r(net._blocks(th), net._blocks(v))
+    _, z_plain = net._forward(net._blocks(th), obj.X1)
+    np.testing.assert_array_equal(z, z_plain)  # the same forward pass
+
+    def at(eps):
+        w = th + eps * v
+        _, zw = net._forward(net._blocks(w), obj.X1)
+        return zw, obj.out_delta(zw)[0]
+
+    (zp, dp), (zm, dm) = at(1e-5), at(-1e-5)
+    assert_allclose(rz, (zp - zm) / 2e-5, rtol=1e-7, atol=1e-9)
+    delta, p = obj.out_delta(z)
+    assert_allclose(obj.r_out_delta(p, rz.copy()), (dp - dm) / 2e-5, rtol=1e-6, atol=1e-10)
+    assert len(acts) == len(racts) == len(slopes) == 3

@@ -1,4 +1,4 @@
-"""igrlib.penalties: SAM's finite-difference gradient, the unsquared penalty, flooding's descent-ascent pair."""
+"""igrlib.explicit_penalties: SAM's finite-difference gradient, the unsquared penalty, flooding's two steps."""
 
 import numpy as np
 import pytest

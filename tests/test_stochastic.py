@@ -1,4 +1,4 @@
-"""igrlib.sgd: shuffled SGD, the exact mean over orders, and the modified loss of Smith et al. (2021)."""
+"""igrlib.stochastic (sgd): shuffled SGD, the exact mean over orders, and the modified loss of Smith et al. (2021)."""
 
 import itertools
 import warnings

@@ -1,4 +1,4 @@
-"""igrlib.gd: closed forms on quadratics, learning-rate sweeps, divergence, bad input."""
+"""igrlib.descent (gd): closed forms on quadratics, learning-rate sweeps, divergence, bad input."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import igrlib as igr
-from igrlib.gd import BLOWUP
+from igrlib.descent import BLOWUP
 
 
 def gd_closed_form(A, b, theta0, h, steps):
@@ -40,10 +40,6 @@ def test_output_shape(model, rng, lr_shape):
     for i, h in enumerate(lr.ravel()):  # each row is plain gradient descent
         assert_allclose(flat[i, 1:], flat[i, :-1] - h * model.loss.grad(flat[i, :-1]), rtol=1e-13, atol=1e-14)
     assert_allclose(path[..., 0, :], np.broadcast_to(theta0, (*lr_shape, model.d)), rtol=0, atol=0)
-
-
-def test_zero_steps_returns_the_start():
-    assert_allclose(igr.gd(igr.himmelblau(), [1.0, 2.0], [0.1, 0.2], 0), [[[1.0, 2.0]], [[1.0, 2.0]]], rtol=0)
 
 
 def _quartic_step_loss():

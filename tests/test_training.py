@@ -1,6 +1,5 @@
-"""igrlib.train: batched GD equals igr.gd, explicit regularisation in closed form, records, power iteration."""
+"""igrlib.training (train): batched GD equals igr.gd, explicit penalty in closed form, records, the parts."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -38,7 +37,7 @@ def test_sixteen_learning_rates_in_one_call_equal_sixteen_calls():
     net = igr.MLP((8, 32, 10))
     X, y = rng.normal(size=(200, 8)), rng.integers(0, 10, size=200)
     L = net.loss(X, y)
-    assert 16 > igr.mlp.CHUNK_ELEMENTS // (200 * 33)  # more networks than one chunk holds
+    assert 16 > net._chunk(200)  # more networks than one chunk holds
     theta0 = net.init(rng)
     lrs = np.geomspace(0.05, 2.0, 16)
     run = igr.train(L, theta0, lrs, 30, every=10)
@@ -97,20 +96,11 @@ def test_record_functions_and_sharpness():
     assert_allclose(run.history["sharpness"], exact, rtol=1e-6)  # 8000 cold, then 400 warm-started iterations
 
 
-def test_power_iteration_finds_the_top_eigenvalue_of_a_network():
-    net, L = small_network("squared")
-    theta = net.init(np.random.default_rng(5), 3)
-    lam, v = igr.power_iteration(L, theta, iters=300, rng=np.random.default_rng(0))
-    assert_allclose(lam, [igr.sharpness(L, th) for th in theta], rtol=1e-8)
-    assert_allclose(np.linalg.norm(v, axis=-1), 1.0, rtol=1e-12)
-    lam2, _ = igr.power_iteration(L, theta, iters=2, v0=v)  # warm start: already converged
-    assert_allclose(lam2, lam, rtol=1e-8)
-
-
-def test_power_iteration_returns_the_largest_magnitude_eigenvalue():
+def test_recorded_sharpness_is_the_largest_eigenvalue_as_igr_sharpness():
+    # diag(1, -3): power iteration alone finds -3, the eigenvalue of largest modulus; the sharpness is 1.
     L = igr.quadratic(np.diag([1.0, -3.0]))
-    lam, v = igr.power_iteration(L, [0.0, 0.0], iters=80, rng=np.random.default_rng(0))
-    assert lam == pytest.approx(-3.0, rel=1e-12) and abs(v[1]) == pytest.approx(1.0, rel=1e-12)
+    run = igr.train(L, [1.0, 1.0], 0.01, 4, every=2, sharpness_iters=30, rng=np.random.default_rng(0))
+    assert_allclose(run.history["sharpness"], igr.sharpness(L, [1.0, 1.0]), rtol=1e-12)
 
 
 def test_divergence_warns_and_leaves_nan_while_others_finish():
@@ -121,15 +111,12 @@ def test_divergence_warns_and_leaves_nan_while_others_finish():
     assert_allclose(run.theta[0], 0.0, atol=1e-30) and run.steps[0] == 800
 
 
-def test_zero_steps_and_inputs_not_modified():
+def test_zero_steps_broadcast_the_start_over_the_batch():
     net, L = small_network()
     theta0 = net.init(np.random.default_rng(6), 2)
-    copy = theta0.copy()
     run = igr.train(L, theta0, [[0.1], [0.2]], 0)  # lr (2, 1) against two seeds: batch (2, 2)
     assert_allclose(run.theta, np.broadcast_to(theta0, (2, 2, net.dim)), rtol=0)
     assert run.history["loss"].shape == (2, 2, 1)
-    igr.train(L, theta0, 0.1, 3, mu=0.1)
-    assert np.array_equal(theta0, copy)
 
 
 @pytest.mark.parametrize(
@@ -153,25 +140,53 @@ def test_bad_input_raises_a_clear_error(kwargs, match):
         igr.train(**args)
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(iters=0), "iters"), (dict(v0=[0.0, 0.0]), "v0"),
-                                           (dict(v0=[1.0]), "v0")])
-def test_power_iteration_bad_input(kwargs, match):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with pytest.raises(ValueError, match=match):
-            igr.power_iteration(igr.quadratic(np.eye(2)), [1.0, 0.0], **kwargs)
-
-
-def test_the_random_start_comes_from_rng_and_without_it_is_the_old_one_with_a_warning():
+def test_the_sharpness_start_comes_from_rng_and_without_it_is_the_old_one_with_a_warning():
     net, L = small_network()
     theta0 = net.init(np.random.default_rng(4), 2)
     with pytest.warns(DeprecationWarning, match="rng=np.random.default_rng"):
         old = igr.train(L, theta0, 0.3, 6, every=3, sharpness_iters=2).history["sharpness"]
     new = igr.train(L, theta0, 0.3, 6, every=3, sharpness_iters=2, rng=np.random.default_rng(0)).history["sharpness"]
     np.testing.assert_array_equal(new, old)
-    with pytest.warns(DeprecationWarning, match="rng=np.random.default_rng"):
-        old = igr.power_iteration(L, theta0, iters=3)
-    new = igr.power_iteration(L, theta0, iters=3, rng=np.random.default_rng(0))
-    np.testing.assert_array_equal(new[0], old[0])
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        igr.power_iteration(L, theta0, rng=0)
+
+
+# -- the parts of train, one by one ------------------------------------------------------------
+
+from igrlib.training import History, penalised_step, record_or_stop  # noqa: E402
+
+
+def test_record_or_stop_marks_every_record_and_every_last_step():
+    steps, every = np.array([5, 7, 0]), np.array([2, 3, 1])
+    want = np.zeros(8, dtype=bool)
+    want[[0, 2, 4, 5]] = True  # network 0 records at 0, 2, 4 and stops at 5
+    want[[3, 6, 7]] = True  # network 1 records at 0, 3, 6 and stops at 7; network 2 stops at 0
+    np.testing.assert_array_equal(record_or_stop(steps, every), want)
+
+
+def test_penalised_step_is_the_matrix_step_and_leaves_other_rows_alone(rng):
+    # On L = theta^T A theta / 2 the update is theta - h (A + 2 mu A^2) theta, row by row.
+    S = rng.normal(size=(3, 3))
+    A = S @ S.T / 3 + np.eye(3)
+    lr, mu = np.array([0.1, 0.05, 0.2]), np.array([0.0, 0.3, 0.1])
+    evaluate, update = penalised_step(igr.quadratic(A), lr, mu)
+    active = np.array([0, 2])  # row 1 has stopped
+    theta = rng.normal(size=(2, 3))
+    g = evaluate(active, theta, 0)
+    assert_allclose(g, theta @ A, rtol=1e-14)
+    want = [(np.eye(3) - lr[i] * (A + 2 * mu[i] * A @ A)) @ t for i, t in zip(active, theta)]
+    assert_allclose(update(active, theta.copy(), g, 0), want, rtol=1e-12)
+
+
+def test_history_writes_each_network_into_its_own_column():
+    L = igr.quadratic([[2.0]])
+    lr, every = np.array([0.1, 0.2, 0.3]), np.array([1, 2, 3])
+    hist = History(L, lr, every, 3, {"twice": lambda t: 2 * t[:, 0]})
+    for n in range(7):  # network i stops after step 2 (i + 1), as the driver would stop it
+        active = np.flatnonzero(n <= 2 * np.arange(1, 4))
+        theta = np.full((active.size, 1), float(n))
+        hist.observe(n, active, theta, 2 * theta)
+    cols = hist.columns
+    np.testing.assert_array_equal(cols["step"], [[0, 1, 2], [0, 2, 4], [0, 3, 6]])
+    assert_allclose(cols["time"], cols["step"] * lr[:, None], rtol=1e-15)
+    assert_allclose(cols["loss"], cols["step"] ** 2, rtol=1e-15)  # L = theta^2 at theta = n
+    assert_allclose(cols["grad_norm_sq"], 4 * cols["step"] ** 2, rtol=1e-15)
+    assert_allclose(cols["twice"], 2 * cols["step"], rtol=1e-15)

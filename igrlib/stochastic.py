@@ -23,7 +23,7 @@ import itertools
 
 import numpy as np
 
-from ._divergence import Rows
+from ._driver import iterate
 from ._validate import as_int, as_lr, as_steps, as_theta, check_output_size, checked_grad, rowwise, stacked
 from .losses import Loss, d3, hvp
 
@@ -102,25 +102,29 @@ def sgd(losses, theta0, lr, epochs, *, rng, runs=1):
     check_output_size(lr.size * runs * (epochs * m + 1) * d, "sgd")
 
     h = np.repeat(lr.reshape(-1), runs)[:, None]  # one row per (learning rate, run)
-    rows = h.shape[0]
-    theta = np.tile(theta0, (rows, 1))
-    path = np.empty((rows, epochs * m + 1, d))
-    path[:, 0] = theta
-    alive = Rows(rows)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for e in range(epochs):
-            order = rng.permuted(np.tile(np.arange(m), (rows, 1)), axis=1)
-            for j in range(m):
-                g = np.empty_like(theta)
-                for k in range(m):
-                    sel = np.flatnonzero((order[:, j] == k) & alive.alive)
-                    if sel.size:
-                        g[sel] = losses[k].grad(theta[sel])
-                live = np.flatnonzero(alive.alive)
-                theta[live] = theta[live] - h[live] * g[live]
-                alive.check(theta, e * m + j + 1)
-                path[:, e * m + j + 1] = theta
-    alive.warn("sgd", lambda i: f"lr={h[i, 0]:.6g} run {i % runs}")
+    k = h.shape[0]
+    order = np.empty((k, m), dtype=int)  # this epoch's order of the minibatches, one row per run
+
+    def evaluate(active, theta, n):
+        j = n % m
+        if j == 0:  # a new epoch: every run (diverged ones too) draws its order
+            order[...] = rng.permuted(np.tile(np.arange(m), (k, 1)), axis=1)
+        batch = order[active, j]
+        g = np.empty_like(theta)
+        for b in range(m):
+            sel = np.flatnonzero(batch == b)
+            if sel.size:
+                g[sel] = losses[b].grad(theta[sel])
+        return g
+
+    def update(active, theta, g, n):
+        return theta - h[active] * g
+
+    def label(i):
+        return f"lr={h[i, 0]:.6g} run {i % runs}"
+
+    start = np.tile(theta0, (k, 1))
+    path = iterate(start, epochs * m, evaluate, update, who="sgd", label=label, path=True).path
     return path.reshape(*lr.shape, runs, epochs * m + 1, d)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import as_positive, as_scalar, as_theta
-from .gd import gd
+from .descent import gd
 from .losses import Loss, hvp
 
 __all__ = ["sam_gradient", "sam", "grad_norm_loss", "flooded"]

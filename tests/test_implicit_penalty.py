@@ -1,4 +1,4 @@
-"""igrlib.penalty: the gradient norm and the modified loss, by closed forms and finite differences."""
+"""igrlib.implicit_penalty: the gradient norm and the modified loss, by closed forms and finite differences."""
 
 import numpy as np
 import pytest
