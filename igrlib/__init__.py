@@ -4,9 +4,6 @@ The library behind the book *Why the learning rate should not be too small*.
 Each module holds one idea; this file only re-exports them.
 """
 
-# The old module igrlib/gd.py is loaded first, so that ``igrlib.gd`` is then bound to the function
-# (a module imported later would rebind it to itself).
-from . import gd as _gd_module  # noqa: F401
 from . import plotting, sliders
 from .central import CentralFlow, central_flow
 from .coursework.checks import check

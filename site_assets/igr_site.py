@@ -10,11 +10,19 @@
    ``igrlib.gd`` rather than ``igrlib.gd.gd``. A docstring that names another object of its
    own module without qualification (``:data:`BLOWUP```, ``:func:`train```) is therefore
    resolved to the one documented ``igrlib`` object with that name, if there is exactly one.
+
+3. sphinx-exercise and sphinx-proof give the body of every exercise, solution and proof the
+   same id (``exercise-content``, ``solution-content``, ``proof-content``), so a chapter with
+   two exercises has duplicate ids (WCAG 2.1 criterion 4.1.1; tests/test_accessibility.py).
+   Each such body gets the id of its box with ``-content`` appended.
 """
 
 from __future__ import annotations
 
+from docutils import nodes
 from sphinx.util.nodes import make_refnode
+
+SHARED_IDS = {"exercise-content", "solution-content", "proof-content"}
 
 
 def _script_key(script):
@@ -55,7 +63,23 @@ def resolve_within_igrlib(app, env, node, contnode):
     return make_refnode(app.builder, node["refdoc"], entry.docname, entry.node_id, contnode, name)
 
 
+def unique_content_ids(app, doctree, docname):
+    used = set()
+    for section in doctree.findall(nodes.section):
+        if len(section["ids"]) != 1 or section["ids"][0] not in SHARED_IDS:
+            continue
+        parent = section.parent
+        base = f"{parent['ids'][0]}-content" if parent is not None and parent.get("ids") else section["ids"][0]
+        new, k = base, 1
+        while new in used:
+            k += 1
+            new = f"{base}-{k}"
+        used.add(new)
+        section["ids"] = [new]
+
+
 def setup(app):
+    app.connect("doctree-resolved", unique_content_ids)
     app.connect("html-page-context", drop_repeated_scripts)
     app.connect("missing-reference", resolve_within_igrlib)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

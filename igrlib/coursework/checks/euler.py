@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ...gd import gd
+from ...descent import gd
 from ...losses import quadratic
 from . import fresh_rng, plain_real, register
 
