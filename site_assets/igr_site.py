@@ -15,6 +15,10 @@
    same id (``exercise-content``, ``solution-content``, ``proof-content``), so a chapter with
    two exercises has duplicate ids (WCAG 2.1 criterion 4.1.1; tests/test_accessibility.py).
    Each such body gets the id of its box with ``-content`` appended.
+
+4. docutils marks each entry of a citation list ``role="doc-biblioentry"``, a role DPUB-ARIA
+   1.1 deprecates, inside ``role="list"``, which then has no list items (axe: aria-roles,
+   aria-required-children). The entries become ``role="listitem"``.
 """
 
 from __future__ import annotations
@@ -78,7 +82,13 @@ def unique_content_ids(app, doctree, docname):
         section["ids"] = [new]
 
 
+def citations_as_list_items(app, pagename, templatename, context, doctree):
+    if "body" in context:
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+
+
 def setup(app):
+    app.connect("html-page-context", citations_as_list_items)
     app.connect("doctree-resolved", unique_content_ids)
     app.connect("html-page-context", drop_repeated_scripts)
     app.connect("missing-reference", resolve_within_igrlib)
