@@ -2,7 +2,11 @@
 
 A headless smoke test on 127.0.0.1 with a token, through JupyterLab's own REST and kernel
 protocol (no browser): the server answers, lists the chapters, and a python3 kernel started by
-it imports igrlib and builds a live slider (an ipywidgets widget) without error.
+it imports igrlib and builds a live slider (an ipywidgets widget) without error. Then a reader's
+session in the system Chromium (as tests/test_website.py drives it): JupyterLab opens a fresh copy
+of a chapter, Run > Run All Cells runs every code cell without an error, and pressing an arrow key
+on the live slider redraws its figure. Skipped without Chromium, required with CI=true or
+IGR_REQUIRE_BROWSER=1.
 """
 
 import json
@@ -107,3 +111,121 @@ def test_a_kernel_of_the_lab_runs_a_live_slider(lab):
     result = json.loads(text.strip().splitlines()[-1])
     assert result["view"] and result["widget"]
     assert result["drawn"][-1] == 2.0  # moving the slider redrew the figure at the new value
+
+
+# --- JupyterLab itself, driven in the system Chromium --------------------------------------------
+
+CHAPTER = "02_euler.ipynb"  # a short chapter (about 5 s) with a live slider
+
+RUN_STATE_JS = """
+const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
+const prompts = cells.map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
+const errors = [...document.querySelectorAll('.jp-Notebook [data-mime-type="application/vnd.jupyter.stderr"]')]
+  .map(e => e.textContent).filter(t => /Traceback|Error/.test(t));
+const counts = prompts.map(p => (p.match(/\\[(\\d+)\\]/) || [])[1]).filter(Boolean).map(Number);
+return {cells: cells.length, waiting: cells.length - counts.length, last: Math.max(0, ...counts), errors: errors};
+"""
+
+FIGURES_JS = """
+return [...document.querySelectorAll('.jp-Notebook .widget-output img, .jp-Notebook .jupyter-widgets-output-area img')]
+  .map(img => img.src.slice(-200));
+"""
+
+
+@pytest.fixture(scope="module")
+def lab_in_browser(tmp_path_factory):
+    """JupyterLab on a copy of one chapter (so that autosave never touches book/), and Chromium."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import _website as site
+
+    chromium, chromedriver, reason = site.find_browser()
+    if reason:
+        if site.browser_required():
+            pytest.fail(f"{reason}; required here (CI=true or IGR_REQUIRE_BROWSER=1)", pytrace=False)
+        pytest.skip(reason)
+    if shutil.which("jupyter-lab", path=str(BIN)) is None:
+        pytest.skip("JupyterLab is not installed (pip install -r requirements.txt)")
+    import nbformat
+
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.read(ROOT / "book" / CHAPTER, as_version=4)
+    for cell in nb.cells:  # a fresh copy: no stored output or count, so every one the test sees is new
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, root / CHAPTER)
+    # Render every cell (JupyterLab 4 otherwise draws only the cells near the viewport).
+    settings = root / ".settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    port, token = free_port(), secrets.token_hex(16)
+    proc = subprocess.Popen(
+        [str(BIN / "jupyter-lab"), "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--notebook-dir={root}",
+         f"--LabApp.user_settings_dir={root / '.settings'}", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        + (["--allow-root"] if os.geteuid() == 0 else []),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "OPENBLAS_NUM_THREADS": "1"},
+        cwd=root,
+    )
+    driver = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("jupyter lab did not answer within 60 s")
+        driver = site.start_chromium(chromium, chromedriver)
+        yield driver, f"{base}/lab/tree/{CHAPTER}?token={token}"
+    finally:
+        if driver is not None:
+            site.stop_chromium(driver)
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _wait(condition, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_a_chapter_runs_in_jupyterlab_and_its_live_slider_redraws(lab_in_browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver, url = lab_in_browser
+    driver.get(url)
+    _wait(lambda: driver.execute_script(RUN_STATE_JS)["cells"] > 10, 90, "the chapter to open")
+    fresh = driver.execute_script(RUN_STATE_JS)
+    assert fresh["waiting"] == fresh["cells"], fresh  # nothing has run yet
+    # Run > Run All Cells, as a reader would.
+    menu = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel") if e.text == "Run"],
+                 30, "the Run menu")
+    menu[0].click()
+    item = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel")
+                          if e.text == "Run All Cells"], 10, "Run All Cells")
+    item[0].click()
+    state = _wait(lambda: (lambda s: s if s["waiting"] == 0 or s["errors"] else None)(driver.execute_script(RUN_STATE_JS)),
+                  180, "every cell to run")
+    assert not state["errors"], "errors in the outputs:\n" + "\n".join(e[-500:] for e in state["errors"])
+    assert state["last"] == state["cells"], state  # every code cell ran, once, in order
+    # The live slider: a widget (not the website's static frames), moved with the keyboard.
+    handle = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .widget-slider .noUi-handle"),
+                   30, "a live ipywidgets slider")[0]
+    before = _wait(lambda: driver.execute_script(FIGURES_JS), 30, "the slider's figure")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", handle)
+    handle.click()
+    handle.send_keys(Keys.ARROW_RIGHT)
+    after = _wait(lambda: (lambda f: f if f and f != before else None)(driver.execute_script(FIGURES_JS)),
+                  30, "the figure to be redrawn after the slider moved")
+    assert after != before
