@@ -26,7 +26,8 @@ const [tags, done] = arguments;
 axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})
   .then(r => done(r.violations.map(v => ({
       id: v.id, help: v.help,
-      nodes: v.nodes.map(n => n.target.join(' ') + ': ' + (n.failureSummary || '').split('\\n').slice(1).join(' ').trim())}))))
+      nodes: v.nodes.map(n => n.target.join(' ') + ': '
+                              + (n.failureSummary || '').split('\\n').slice(1).join(' ').trim())}))))
   .catch(e => done([{id: 'axe-error', help: String(e), nodes: []}]));
 """
 
@@ -90,7 +91,7 @@ def test_page_has_no_wcag_violation_in_light_or_dark_mode(browser, server, axe_s
     report = []
     for mode in ("light", "dark"):
         browser.execute_script(
-            "document.documentElement.dataset.mode = arguments[0]; document.documentElement.dataset.theme = arguments[0];",
+            "const d = document.documentElement.dataset; d.mode = arguments[0]; d.theme = arguments[0];",
             mode,
         )
         for v in browser.execute_async_script(RUN_AXE_JS, WCAG):

@@ -39,8 +39,14 @@ def lab(tmp_path_factory):
     port, token = free_port(), secrets.token_hex(16)
     runtime = tmp_path_factory.mktemp("runtime")
     proc = subprocess.Popen(
-        [str(BIN / "jupyter-lab"), "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--notebook-dir={ROOT}"]
+        [
+            str(BIN / "jupyter-lab"),
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--notebook-dir={ROOT}",
+        ]
         + (["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -160,9 +166,17 @@ def lab_in_browser(tmp_path_factory):
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port, token = free_port(), secrets.token_hex(16)
     proc = subprocess.Popen(
-        [str(BIN / "jupyter-lab"), "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--notebook-dir={root}",
-         f"--LabApp.user_settings_dir={root / '.settings'}", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        [
+            str(BIN / "jupyter-lab"),
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={token}",
+            f"--notebook-dir={root}",
+            f"--LabApp.user_settings_dir={root / '.settings'}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]
         + (["--allow-root"] if os.geteuid() == 0 else []),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -209,23 +223,38 @@ def test_a_chapter_runs_in_jupyterlab_and_its_live_slider_redraws(lab_in_browser
     fresh = driver.execute_script(RUN_STATE_JS)
     assert fresh["waiting"] == fresh["cells"], fresh  # nothing has run yet
     # Run > Run All Cells, as a reader would.
-    menu = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel") if e.text == "Run"],
-                 30, "the Run menu")
+    menu = _wait(
+        lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel") if e.text == "Run"],
+        30,
+        "the Run menu",
+    )
     menu[0].click()
-    item = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel")
-                          if e.text == "Run All Cells"], 10, "Run All Cells")
+    item = _wait(
+        lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".lm-Menu-itemLabel") if e.text == "Run All Cells"],
+        10,
+        "Run All Cells",
+    )
     item[0].click()
-    state = _wait(lambda: (lambda s: s if s["waiting"] == 0 or s["errors"] else None)(driver.execute_script(RUN_STATE_JS)),
-                  180, "every cell to run")
+    state = _wait(
+        lambda: (lambda s: s if s["waiting"] == 0 or s["errors"] else None)(driver.execute_script(RUN_STATE_JS)),
+        180,
+        "every cell to run",
+    )
     assert not state["errors"], "errors in the outputs:\n" + "\n".join(e[-500:] for e in state["errors"])
     assert state["last"] == state["cells"], state  # every code cell ran, once, in order
     # The live slider: a widget (not the website's static frames), moved with the keyboard.
-    handle = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .widget-slider .noUi-handle"),
-                   30, "a live ipywidgets slider")[0]
+    handle = _wait(
+        lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .widget-slider .noUi-handle"),
+        30,
+        "a live ipywidgets slider",
+    )[0]
     before = _wait(lambda: driver.execute_script(FIGURES_JS), 30, "the slider's figure")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", handle)
     handle.click()
     handle.send_keys(Keys.ARROW_RIGHT)
-    after = _wait(lambda: (lambda f: f if f and f != before else None)(driver.execute_script(FIGURES_JS)),
-                  30, "the figure to be redrawn after the slider moved")
+    after = _wait(
+        lambda: (lambda f: f if f and f != before else None)(driver.execute_script(FIGURES_JS)),
+        30,
+        "the figure to be redrawn after the slider moved",
+    )
     assert after != before
