@@ -14,13 +14,47 @@ CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 
 .PHONY: book test install clean student notebooks coursework lab
+.PHONY: lock test-latest pdf
 
+# ---- The environment: a lock (make install, make lock, make test-latest) ----
+# requirements.in lists what the book needs, loosely; requirements.txt is its lock (exact
+# versions with hashes, written by `make lock`), the one environment that made the stored
+# notebook outputs. .venv, CI and Binder install the lock, then igrlib itself, editable.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve requirements.in into requirements.txt. uv keeps every version already locked
+# unless requirements.in excludes it; `make lock UPGRADE=1` takes the newest of everything
+# (then re-run the notebooks, see README.md, "The environment").
+LOCK_PYTHON := 3.11.7
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements.in --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o requirements.txt
+
+# The test suite in a fresh .venv-latest made from requirements.in without the lock (the
+# newest release of everything), and the website built from it into _build/latest: what the
+# next `make lock UPGRADE=1` would break. Browser tests of the website are left out (they
+# check _build/html, made from the lock); the lock's own test does not apply.
+LATEST := .venv-latest
+test-latest:
+	rm -rf $(LATEST) _build/latest
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.in
+	$(LATEST)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(LATEST)/bin/python -m pip freeze --all --exclude-editable > $(LATEST)/versions.txt
+	@echo "Versions that differ from the lock (requirements.txt):"
+	@$(LATEST)/bin/python tools/lock_diff.py requirements.txt $(LATEST)/versions.txt
+	$(LATEST)/bin/jupyter-book build . -W -n --keep-going --path-output _build/latest
+	$(LATEST)/bin/ruff check igrlib tests tools benchmarks site_assets book
+	OPENBLAS_NUM_THREADS=1 $(LATEST)/bin/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env \
+		--nbval-cell-timeout=300 -rs -p no:cacheprovider \
+		--ignore=tests/test_website.py --ignore=tests/test_sliders_browser.py --ignore=tests/test_lock.py
+# ---- end of the environment block ----
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
