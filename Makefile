@@ -91,5 +91,29 @@ notebooks: $(STAMP)
 coursework: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 IGR_COURSEWORK=1 $(BIN)/python -m pytest -n 2 -q -rs tests/test_coursework_book.py
 
+# ---- The PDF (make pdf) ----
+# The book as _build/pdf/book.pdf and, without solutions, _build/pdf/book-student.pdf:
+# Jupyter Book's LaTeX route with XeLaTeX (Debian: texlive-xetex latexmk texlive-latex-extra
+# texlive-fonts-recommended texlive-plain-generic fonts-freefont-otf; pdftotext from
+# poppler-utils for tests/test_pdf.py). The student PDF is built the same way from a copy of the
+# sources whose chapters are replaced by their student edition (make student).
+PDF_STUDENT := _build/pdf-student
+pdf: $(STAMP)
+	rm -rf _build/pdf $(PDF_STUDENT)
+	$(BIN)/jupyter-book build . --builder pdflatex -W -n --keep-going
+	mkdir -p _build/pdf $(PDF_STUDENT)
+	cp _build/latex/book.pdf _build/pdf/book.pdf
+	cp -r _config.yml _toc.yml book site_assets $(PDF_STUDENT)/
+	rm $(PDF_STUDENT)/book/[0-9]*.ipynb
+	$(BIN)/python -m igrlib.coursework.student $(PDF_STUDENT)/book $(CHAPTERS)
+	sed -i 's/^title: \(.*\)$$/title: \1 (student edition)/' $(PDF_STUDENT)/_config.yml
+	$(BIN)/jupyter-book build $(PDF_STUDENT) --builder pdflatex -W -n --keep-going
+	cp $(PDF_STUDENT)/_build/latex/book.pdf _build/pdf/book-student.pdf
+	@echo
+	@echo "The PDFs are _build/pdf/book.pdf and _build/pdf/book-student.pdf (no solutions)."
+	@if command -v pdfinfo >/dev/null; then for f in _build/pdf/*.pdf; do \
+		echo "$$f: $$(pdfinfo $$f | sed -n 's/^Pages: *//p') pages"; done; fi
+# ---- end of the PDF block ----
+
 clean:
 	rm -rf _build .pytest_cache
