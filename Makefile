@@ -36,11 +36,12 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile requirements.in --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
 		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o requirements.txt
 
-# The test suite in a fresh .venv-latest made from requirements.in without the lock (the
-# newest release of everything), and the website built from it into _build/latest: what the
-# next `make lock UPGRADE=1` would break. Browser tests of the website are left out (they
-# check _build/html, made from the lock); the lock's own test does not apply.
-LATEST := .venv-latest
+# What the next `make lock UPGRADE=1` would break: a fresh _build/venv-latest (inside _build,
+# which the book's sources exclude) from requirements.in without the lock, so the newest
+# release of everything; the versions that differ from the lock; the website built with it into
+# _build/latest; lint and the test suite. Left out: the browser tests of the website (they check
+# _build/html, made from the lock) and the lock's own test.
+LATEST := _build/venv-latest
 test-latest:
 	rm -rf $(LATEST) _build/latest
 	$(PYTHON) -m venv $(LATEST)

@@ -94,6 +94,7 @@ def test_binder_installs_the_lock_on_the_locked_python():
         (("numpy==2.4.6 \\", "numpy==2.5.0"), ["numpy: 2.4.6 -> 2.5.0"]),
         (("sphinx_design==0.8.0", ""), ["sphinx-design: 0.8.0 -> -"]),
         (("", "uv==0.13.9"), ["uv: - -> 0.13.9"]),
+        (("", "pip==23.2.1"), []),
     ],
 )
 def test_lock_diff(tmp_path, lines, expected):

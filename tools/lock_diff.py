@@ -4,13 +4,15 @@
 
 Each file is read for `name==version` lines (a uv lock with hashes, or `pip freeze`);
 names are compared in their canonical form (PEP 503). Prints one line per package whose
-version differs, or that only one side has, and nothing else; always exits 0.
+version differs, or that only one side has (pip itself aside), and nothing else; always exits 0.
 """
 
 import pathlib
 import re
 import sys
 
+# pip comes with every virtual environment and is not part of the lock.
+UNLOCKED = {"pip"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
 
 
@@ -32,7 +34,7 @@ def read_pins(path):
 def differences(locked, other):
     """Lines `name: locked -> other` (`-` for a side without the package), sorted by name."""
     lines = []
-    for name in sorted(locked.keys() | other.keys()):
+    for name in sorted((locked.keys() | other.keys()) - UNLOCKED):
         a, b = locked.get(name, "-"), other.get(name, "-")
         if a != b:
             lines.append(f"{name}: {a} -> {b}")
