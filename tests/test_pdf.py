@@ -257,3 +257,15 @@ def test_bibliography(pdf):
         if normalise(words)[:30] not in flat:
             missing.append(f"{key}: {words}")
     assert not missing, f"{name} PDF's bibliography lacks {missing}"
+
+
+def test_exercises_numbered_as_on_the_website(pdf):
+    """Exercise k of chapter i is Exercise i.k (sphinx-jupyterbook-latex alone gives i.s.k,
+    by section; site_assets/igr_pdf.py restores the website's numbers)."""
+    name, _, text = pdf
+    expected = set()
+    for i, path in enumerate(_chapters(), start=1):
+        count = sum(len([t for t in EXERCISE.findall(source) if t.strip()]) for source, _ in _markdown(path))
+        expected |= {f"{i}.{k}" for k in range(1, count + 1)}
+    found = set(re.findall(r"^Exercise (\d+(?:\.\d+)+) \(", text, re.M))
+    assert found == expected
