@@ -14,13 +14,48 @@ CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 
 .PHONY: book test install clean student notebooks coursework lab
+.PHONY: lock test-latest pdf
 
+# ---- The environment: a lock (make install, make lock, make test-latest) ----
+# requirements.in lists what the book needs, loosely; requirements.txt is its lock (exact
+# versions with hashes, written by `make lock`), the one environment that made the stored
+# notebook outputs. .venv, CI and Binder install the lock, then igrlib itself, editable.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve requirements.in into requirements.txt. uv keeps every version already locked
+# unless requirements.in excludes it; `make lock UPGRADE=1` takes the newest of everything
+# (then re-run the notebooks, see README.md, "The environment").
+LOCK_PYTHON := 3.11.7
+lock: $(STAMP)
+	$(BIN)/uv pip compile requirements.in --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o requirements.txt
+
+# What the next `make lock UPGRADE=1` would break: a fresh _build/venv-latest (inside _build,
+# which the book's sources exclude) from requirements.in without the lock, so the newest
+# release of everything; the versions that differ from the lock; the website built with it into
+# _build/latest; lint and the test suite. Left out: the browser tests of the website (they check
+# _build/html, made from the lock) and the lock's own test.
+LATEST := _build/venv-latest
+test-latest:
+	rm -rf $(LATEST) _build/latest
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.in
+	$(LATEST)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(LATEST)/bin/python -m pip freeze --all --exclude-editable > $(LATEST)/versions.txt
+	@echo "Versions that differ from the lock (requirements.txt):"
+	@$(LATEST)/bin/python tools/lock_diff.py requirements.txt $(LATEST)/versions.txt
+	$(LATEST)/bin/jupyter-book build . -W -n --keep-going --path-output _build/latest
+	$(LATEST)/bin/ruff check igrlib tests tools benchmarks site_assets book
+	OPENBLAS_NUM_THREADS=1 $(LATEST)/bin/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env \
+		--nbval-cell-timeout=300 -rs -p no:cacheprovider \
+		--ignore=tests/test_website.py --ignore=tests/test_sliders_browser.py --ignore=tests/test_lock.py
+# ---- end of the environment block ----
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -56,6 +91,30 @@ notebooks: $(STAMP)
 # student edition none (runs every chapter twice: a few minutes; CI runs it).
 coursework: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 IGR_COURSEWORK=1 $(BIN)/python -m pytest -n 2 -q -rs tests/test_coursework_book.py
+
+# ---- The PDF (make pdf) ----
+# The book as _build/pdf/book.pdf and, without solutions, _build/pdf/book-student.pdf:
+# Jupyter Book's LaTeX route with XeLaTeX (Debian: texlive-xetex latexmk texlive-latex-extra
+# texlive-fonts-recommended texlive-plain-generic fonts-freefont-otf; pdftotext from
+# poppler-utils for tests/test_pdf.py). The student PDF is built the same way from a copy of the
+# sources whose chapters are replaced by their student edition (make student).
+PDF_STUDENT := _build/pdf-student
+pdf: $(STAMP)
+	rm -rf _build/pdf $(PDF_STUDENT)
+	$(BIN)/jupyter-book build . --builder pdflatex -W -n --keep-going
+	mkdir -p _build/pdf $(PDF_STUDENT)
+	cp _build/latex/book.pdf _build/pdf/book.pdf
+	cp -r _config.yml _toc.yml book site_assets $(PDF_STUDENT)/
+	rm $(PDF_STUDENT)/book/[0-9]*.ipynb
+	$(BIN)/python -m igrlib.coursework.student $(PDF_STUDENT)/book $(CHAPTERS)
+	sed -i 's/^title: \(.*\)$$/title: \1 (student edition)/' $(PDF_STUDENT)/_config.yml
+	$(BIN)/jupyter-book build $(PDF_STUDENT) --builder pdflatex -W -n --keep-going
+	cp $(PDF_STUDENT)/_build/latex/book.pdf _build/pdf/book-student.pdf
+	@echo
+	@echo "The PDFs are _build/pdf/book.pdf and _build/pdf/book-student.pdf (no solutions)."
+	@if command -v pdfinfo >/dev/null; then for f in _build/pdf/*.pdf; do \
+		echo "$$f: $$(pdfinfo $$f | sed -n 's/^Pages: *//p') pages"; done; fi
+# ---- end of the PDF block ----
 
 clean:
 	rm -rf _build .pytest_cache

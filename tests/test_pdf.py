@@ -1,0 +1,271 @@
+"""The PDFs of the book (`make pdf`), read back with `pdftotext` (poppler-utils).
+
+`_build/pdf/book.pdf` is the book; `_build/pdf/book-student.pdf` is the student edition, without
+solutions. Every chapter title, exercise title and captioned figure is checked against the
+sources, the student PDF against solution sentences taken from the notebooks, and both for
+unresolved references and for TeX, MyST or HTML source left in the text.
+
+Without the PDFs, or with PDFs older than the chapters, the tests are skipped with the reason;
+with CI=true or IGR_REQUIRE_PDF=1 (set by .ci/run) they fail instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import unicodedata
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PDF_DIR = ROOT / "_build" / "pdf"
+BOOK = PDF_DIR / "book.pdf"
+STUDENT = PDF_DIR / "book-student.pdf"
+PDFS = {"book": BOOK, "student": STUDENT}
+
+EXERCISE = re.compile(r"^(?:`{3,}|:{3,})\{exercise\}[ \t]*(.*)$", re.M)
+# Source that must not reach a reader: TeX, MyST roles and fences, HTML.
+RAW = ["\\begin{", "\\end{", "$$", "\\frac", "\\label", "\\ref{", "\\mathrm", "\\left", "\\tfrac", "\\theta",
+       "{eq}", "{numref}", "{cite}", "{doc}", "{prf:ref}", "{py:func}", "{ref}", "```", ":::",
+       "<div", "<img", "<script", "<input", "<span", "</"]
+
+
+def _required():
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get("IGR_REQUIRE_PDF", "") == "1"
+
+
+def _unavailable(reason):
+    if _required():
+        pytest.fail(f"{reason}; required here (CI=true or IGR_REQUIRE_PDF=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _sources():
+    """Every page of the table of contents (path), root first."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    names = [toc["root"]]
+    for part in toc.get("parts", []):
+        names += [entry["file"] for entry in part.get("chapters", [])]
+    paths = []
+    for name in names:
+        path = next(p for p in (ROOT / f"{name}.ipynb", ROOT / f"{name}.md") if p.is_file())
+        paths.append(path)
+    return paths
+
+
+def _chapters():
+    return [p for p in _sources() if p.suffix == ".ipynb"]
+
+
+def _markdown(path):
+    """The markdown of a page: its markdown cells (with their tags) or the .md file."""
+    if path.suffix == ".md":
+        return [(path.read_text(), set())]
+    nb = nbformat.read(path, as_version=4)
+    return [(c.source, set(c.metadata.get("tags", []))) for c in nb.cells if c.cell_type == "markdown"]
+
+
+def normalise(text):
+    """Text as compared: compatibility forms (ligatures, math italics), case folded, without
+    spaces, hyphens or quotes (LaTeX breaks and curls them), digits and math symbols (pdftotext
+    puts a formula's exponents and radical signs in the middle of the nearby words)."""
+    text = unicodedata.normalize("NFKC", text).replace("\u2026", "...")
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Sm")
+    return re.sub(r"[\s\d\-\u2010-\u2015\u00ad'\"\u2018\u2019\u201c\u201d`]+", "", text).casefold()
+
+
+def _plain_pieces(title):
+    """The pieces of a title outside math and markup, as they read in a PDF."""
+    pieces = re.split(r"\$[^$]*\$|\{[a-z:]+\}`[^`]*`", title)
+    pieces = [re.sub(r"[*_`]", "", p) for p in pieces]
+    return [p for p in pieces if len(normalise(p)) >= 3]
+
+
+def chapter_titles():
+    titles = []
+    for path in _sources()[1:]:  # the front page's title is the book's
+        for text, _ in _markdown(path):
+            match = re.search(r"^# (.+)$", text, re.M)
+            if match:
+                titles.append((path.name, match.group(1).strip()))
+                break
+    return titles
+
+
+def exercise_titles():
+    titles = []
+    for path in _sources():
+        for text, _ in _markdown(path):
+            titles += [(path.name, t.strip()) for t in EXERCISE.findall(text) if t.strip()]
+    return titles
+
+
+def solution_sentences():
+    """From each markdown cell tagged `solution`, its longest clause of plain prose (between math,
+    code and markup), if 25 characters or more: text the book PDF must show and the student PDF
+    must not."""
+    found = []
+    for path in _chapters():
+        for text, tags in _markdown(path):
+            if "solution" not in tags:
+                continue
+            prose = "\n".join(line for line in text.splitlines()
+                              if not re.match(r"\s*(`{3,}|:{3,}|:[a-z-]+:)", line))
+            prose = re.sub(r"\$\$.*?\$\$", "|", prose, flags=re.S)
+            pieces = re.split(r"\$[^$]*\$|`[^`]*`|[*_\[\]{}\\<>|#]", prose)
+            # A clause of a piece without its first and last words: the words next to math
+            # are where pdftotext may put a formula's characters.
+            clauses = [" ".join(c.split()[1:-1]) for p in pieces for c in re.split(r"(?<=[.;:!?])\s+", p)]
+            longest = max(clauses, key=len, default="")
+            if len(longest) >= 25:
+                found.append((path.name, longest))
+    return found
+
+
+def figure_captions():
+    """The captions of the chapters' figures (cells with mystnb figure metadata)."""
+    found = []
+    for path in _chapters():
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            figure = cell.metadata.get("mystnb", {}).get("figure", {})
+            if cell.cell_type == "code" and figure.get("caption"):
+                found.append((path.name, figure["caption"]))
+    return found
+
+
+@functools.cache
+def _pdftotext(path):
+    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module", params=sorted(PDFS))
+def pdf(request):
+    """(name, path, text) of each PDF, checked to be newer than every page's source."""
+    if shutil.which("pdftotext") is None:
+        _unavailable("pdftotext not found (apt-get install poppler-utils)")
+    path = PDFS[request.param]
+    if not path.is_file():
+        _unavailable(f"{path.relative_to(ROOT)} not built: run `make pdf`")
+    stale = [p.name for p in _sources() if p.stat().st_mtime > path.stat().st_mtime]
+    if stale:
+        _unavailable(f"{path.relative_to(ROOT)} is older than {', '.join(stale)}: run `make pdf`")
+    return request.param, path, _pdftotext(path)
+
+
+def test_the_sources_give_enough_to_check():
+    """The lists below are taken from the notebooks; if a change of layout emptied them, every
+    other test here would pass without checking anything."""
+    assert len(chapter_titles()) == len(_sources()) - 1
+    assert len(exercise_titles()) >= 3 * len(_chapters())
+    assert {name for name, _ in solution_sentences()} == {p.name for p in _chapters()}
+    assert len(figure_captions()) >= len(_chapters())
+
+
+def test_page_count(pdf):
+    name, path, _ = pdf
+    info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True, text=True).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+    print(f"{path.relative_to(ROOT)}: {pages} pages")
+    assert pages > 100
+
+
+def test_every_chapter_title(pdf):
+    name, _, text = pdf
+    flat = normalise(text)
+    missing = [f"{page}: {title}" for page, title in chapter_titles()
+               if not all(normalise(p) in flat for p in _plain_pieces(title))]
+    assert not missing, f"{name} PDF lacks chapter titles: {missing}"
+
+
+def test_every_exercise_title(pdf):
+    name, _, text = pdf
+    flat = normalise(text)
+    missing = [f"{page}: {title}" for page, title in exercise_titles()
+               if not all(normalise(p) in flat for p in _plain_pieces(title))]
+    assert not missing, f"{name} PDF lacks exercises: {missing}"
+
+
+def test_every_figure_with_its_caption(pdf):
+    name, path, text = pdf
+    flat = normalise(text)
+    missing = [f"{page}: {caption[:60]}" for page, caption in figure_captions()
+               if not all(normalise(p)[:40] in flat for p in _plain_pieces(caption)[:1])]
+    assert not missing, f"{name} PDF lacks figures: {missing}"
+    images = subprocess.run(["pdfimages", "-list", str(path)], check=True, capture_output=True, text=True).stdout
+    count = len(images.splitlines()) - 2  # two header lines
+    assert count >= len(figure_captions()), f"{count} images for {len(figure_captions())} figures"
+
+
+def test_solutions_in_the_book_only(pdf):
+    name, _, text = pdf
+    flat = normalise(text)
+    sentences = solution_sentences()
+    shown = [f"{page}: {s}" for page, s in sentences if normalise(s) in flat]
+    if name == "book":
+        missing = sorted(set(map(": ".join, sentences)) - set(shown))
+        assert not missing, f"book PDF lacks solutions: {missing}"
+        assert text.count("Solution to Exercise") == len(exercise_titles())
+    else:
+        assert not shown, f"the student PDF shows solutions: {shown}"
+        assert "Solution to" not in text
+
+
+def test_no_unresolved_reference(pdf):
+    name, _, text = pdf
+    lines = [line for line in text.splitlines() if "??" in line]
+    assert not lines, f"{name} PDF has unresolved references: {lines[:5]}"
+
+
+def test_no_source_left_in_the_text(pdf):
+    """No TeX, MyST or HTML source in the text; code listings may hold TeX inside Python strings
+    (matplotlib labels), so a token after a quote on its line is allowed."""
+    name, _, text = pdf
+    bad = []
+    for line in text.splitlines():
+        for token in RAW:
+            at = line.find(token)
+            if at >= 0 and not re.search(r"[\"']", line[:at]):
+                bad.append(line.strip())
+    assert not bad, f"{name} PDF shows source: {bad[:5]}"
+
+
+def test_bibliography(pdf):
+    """Every work the book cites is listed, with its title."""
+    name, _, text = pdf
+    bib = (ROOT / "book" / "references.bib").read_text()
+    cited = set()
+    for path in _sources():
+        for source, _ in _markdown(path):
+            for keys in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", source):
+                cited.update(k.strip() for k in keys.split(","))
+    assert len(cited) >= 10
+    flat = normalise(text)
+    missing = []
+    for key in sorted(cited):
+        entry = re.search(r"@\w+\{" + re.escape(key) + r",(.*?)\n\}", bib, re.S)
+        assert entry, f"{key} is cited but not in references.bib"
+        title = re.search(r"^\s*title\s*=\s*[{\"](.+?)[}\"],?\s*$", entry.group(1), re.M).group(1)
+        words = re.sub(r"[{}\\$]", "", title)
+        if normalise(words)[:30] not in flat:
+            missing.append(f"{key}: {words}")
+    assert not missing, f"{name} PDF's bibliography lacks {missing}"
+
+
+def test_exercises_numbered_as_on_the_website(pdf):
+    """Exercise k of chapter i is Exercise i.k (sphinx-jupyterbook-latex alone gives i.s.k,
+    by section; site_assets/igr_pdf.py restores the website's numbers)."""
+    name, _, text = pdf
+    expected = set()
+    for i, path in enumerate(_chapters(), start=1):
+        count = sum(len([t for t in EXERCISE.findall(source) if t.strip()]) for source, _ in _markdown(path))
+        expected |= {f"{i}.{k}" for k in range(1, count + 1)}
+    found = set(re.findall(r"^Exercise (\d+(?:\.\d+)+) \(", text, re.M))
+    assert found == expected
