@@ -14,7 +14,7 @@ CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 
 .PHONY: book test install clean student notebooks coursework lab
-.PHONY: lock test-latest pdf
+.PHONY: lock test-latest pdf a11y
 
 # ---- The environment: a lock (make install, make lock, make test-latest) ----
 # requirements.in lists what the book needs, loosely; requirements.txt is its lock (exact
@@ -91,6 +91,12 @@ notebooks: $(STAMP)
 # student edition none (runs every chapter twice: a few minutes; CI runs it).
 coursework: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 IGR_COURSEWORK=1 $(BIN)/python -m pytest -n 2 -q -rs tests/test_coursework_book.py
+
+# Accessibility: axe-core on every page of the website, light and dark, failing on any WCAG 2.1
+# A/AA violation (about half a minute a page on a loaded 2-core machine, so not in make test;
+# CI runs it). Needs the built site (make book) and Chromium.
+a11y: $(STAMP)
+	IGR_A11Y=1 $(BIN)/python -m pytest -n 2 -q -rs tests/test_accessibility.py
 
 # ---- The PDF (make pdf) ----
 # The book as _build/pdf/book.pdf and, without solutions, _build/pdf/book-student.pdf:
