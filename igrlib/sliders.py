@@ -141,15 +141,17 @@ class Slider:
         self.alt = alt
         self.labels = [fmt.format(v) for v in values]
 
-    def static_html(self):
+    def static_html(self, pngs=None):
         """The slider as self-contained HTML: a range input, a value label and embedded frames.
 
         The image scales down to the width of the page (a phone's 390 px too) and the
         controls wrap below one another when the line is too short. The range input
         moves with the mouse, a finger or the arrow, Home and End keys; the label, the
-        image's ``alt`` and the input's ``aria-valuetext`` follow the value.
+        image's ``alt`` and the input's ``aria-valuetext`` follow the value. ``pngs``: the
+        frames, if already drawn (:func:`render_frames`).
         """
-        pngs = render_frames(self.draw, self.name, self.values)
+        if pngs is None:
+            pngs = render_frames(self.draw, self.name, self.values)
         width, height = struct.unpack(">II", pngs[0][16:24])  # the PNG header's IHDR chunk
         frames = [base64.b64encode(png).decode("ascii") for png in pngs]
         data = _inline_json({"frames": frames, "labels": self.labels})
@@ -218,9 +220,13 @@ aria-valuetext="{text}" autocomplete="off" style="flex: 1 1 8em; min-width: 0; m
         return widgets.VBox([control, out])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        # text/html for the website, the live widget for Jupyter, and the frame of the default
+        # value as image/png for what shows neither (the PDF, a plain notebook viewer).
+        pngs = render_frames(self.draw, self.name, self.values)
         bundle = {
             "text/plain": f"{self.label} slider over {len(self.values)} values: {self.alt}",
-            "text/html": self.static_html(),
+            "text/html": self.static_html(pngs),
+            "image/png": base64.b64encode(pngs[self.values.index(self.value)]).decode("ascii"),
         }
         try:
             view = self.widget()._repr_mimebundle_()
@@ -256,8 +262,9 @@ def slider(draw, name, values, *, value=None, label=None, alt, fmt="{:.4g}"):
     Returns
     -------
     Slider
-        Displayed as a live ipywidgets slider where widgets run, and as
-        self-contained HTML (range input, value label, embedded PNG frames) elsewhere.
+        Displayed as a live ipywidgets slider where widgets run, as self-contained HTML
+        (range input, value label, embedded PNG frames) on the website, and as the frame of
+        the default value (image/png) where neither can show, as in the PDF.
 
     Examples
     --------

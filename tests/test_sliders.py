@@ -49,6 +49,15 @@ def test_static_html_has_one_frame_per_value_drawn_by_the_same_function():
     assert not plt.get_fignums(), "drawing frames must not leave figures open"
 
 
+def test_the_bundle_shows_the_default_frame_where_neither_html_nor_widgets_can():
+    s = igr.sliders.slider(draw_gd, "lr", LRS, value=0.1, alt="GD on the two-parameter model")
+    bundle = s._repr_mimebundle_()
+    frames = igr.sliders.render_frames(draw_gd, "lr", LRS)
+    assert base64.b64decode(bundle["image/png"]) == frames[2]  # the frame of value 0.1, as in the PDF
+    assert [base64.b64decode(f) for f in frames_of(bundle["text/html"])["frames"]] == frames
+    assert not plt.get_fignums()
+
+
 def test_static_html_is_deterministic():
     s = igr.sliders.slider(draw_gd, "lr", LRS[:2], alt="GD")
     assert s.static_html() == s.static_html()
