@@ -342,10 +342,13 @@ def local_target(url, base_url):
 def screenshot(driver, path, full_page=True, max_height=30000):
     """Save the viewport as PNG, or the whole page (as a window as tall as the page) as JPEG.
 
-    A whole chapter is some 20,000 px tall: JPEG encodes it in a third of PNG's time.
+    A whole chapter is some 20,000 px tall: JPEG encodes it in a third of PNG's time, and the
+    whole-page screenshots are taken only with IGR_SCREENSHOTS=1.
     """
     import base64
 
+    if full_page and os.environ.get("IGR_SCREENSHOTS", "") != "1":
+        return  # whole pages take seconds each to lay out and encode: only when asked for
     params = {"format": "png"}
     if full_page:
         width, height = driver.execute_script(

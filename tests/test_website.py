@@ -3,7 +3,8 @@
 Needs the built site (`make book`; `make test` builds it first when Chromium is installed)
 and, for the browser tests, Debian's `chromium` and `chromium-driver`. Without them these
 tests are skipped with the reason; with CI=true or IGR_REQUIRE_BROWSER=1 they fail instead.
-Screenshots of every page (light, dark, phone) are saved under _build/screenshots/.
+Screenshots of every page (a phone's first screen; with IGR_SCREENSHOTS=1 also the whole page, light and
+dark) are saved under _build/screenshots/.
 """
 
 from __future__ import annotations
