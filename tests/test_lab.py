@@ -9,6 +9,7 @@ on the live slider redraws its figure. Skipped without Chromium, required with C
 IGR_REQUIRE_BROWSER=1.
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -32,12 +33,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+@contextlib.contextmanager
+def running_lab(notebook_dir, runtime, *extra):
+    """JupyterLab on 127.0.0.1 with a fresh token over ``notebook_dir``; yields (base URL, token)."""
     if shutil.which("jupyter-lab", path=str(BIN)) is None:
         pytest.skip("JupyterLab is not installed (pip install -r requirements.txt)")
     port, token = free_port(), secrets.token_hex(16)
-    runtime = tmp_path_factory.mktemp("runtime")
     proc = subprocess.Popen(
         [
             str(BIN / "jupyter-lab"),
@@ -45,12 +46,14 @@ def lab(tmp_path_factory):
             f"--port={port}",
             "--ip=127.0.0.1",
             f"--IdentityProvider.token={token}",
-            f"--notebook-dir={ROOT}",
+            f"--notebook-dir={notebook_dir}",
+            *extra,
         ]
         + (["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)},
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "OPENBLAS_NUM_THREADS": "1"},
+        cwd=notebook_dir,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -68,6 +71,12 @@ def lab(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with running_lab(ROOT, tmp_path_factory.mktemp("runtime")) as served:
+        yield served
 
 
 def get(base, token, path):
@@ -149,8 +158,6 @@ def lab_in_browser(tmp_path_factory):
         if site.browser_required():
             pytest.fail(f"{reason}; required here (CI=true or IGR_REQUIRE_BROWSER=1)", pytrace=False)
         pytest.skip(reason)
-    if shutil.which("jupyter-lab", path=str(BIN)) is None:
-        pytest.skip("JupyterLab is not installed (pip install -r requirements.txt)")
     import nbformat
 
     root = tmp_path_factory.mktemp("lab")
@@ -164,43 +171,17 @@ def lab_in_browser(tmp_path_factory):
     settings = root / ".settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    port, token = free_port(), secrets.token_hex(16)
-    proc = subprocess.Popen(
-        [
-            str(BIN / "jupyter-lab"),
-            "--no-browser",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            f"--IdentityProvider.token={token}",
-            f"--notebook-dir={root}",
-            f"--LabApp.user_settings_dir={root / '.settings'}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ]
-        + (["--allow-root"] if os.geteuid() == 0 else []),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "OPENBLAS_NUM_THREADS": "1"},
-        cwd=root,
+    extra = (
+        f"--LabApp.user_settings_dir={root / '.settings'}",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     )
-    driver = None
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("jupyter lab did not answer within 60 s")
+    with running_lab(root, root / ".runtime", *extra) as (base, token):
         driver = site.start_chromium(chromium, chromedriver)
-        yield driver, f"{base}/lab/tree/{CHAPTER}?token={token}"
-    finally:
-        if driver is not None:
+        try:
+            yield driver, f"{base}/lab/tree/{CHAPTER}?token={token}"
+        finally:
             site.stop_chromium(driver)
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _wait(condition, timeout, what):
