@@ -44,6 +44,15 @@ def browser_required():
     return os.environ.get("CI", "").lower() == "true" or os.environ.get("IGR_REQUIRE_BROWSER", "") == "1"
 
 
+def unavailable(reason):
+    """Skip a browser test with the reason, or fail it where the browser tests are required."""
+    import pytest
+
+    if browser_required():
+        pytest.fail(f"{reason}; required here (CI=true or IGR_REQUIRE_BROWSER=1)", pytrace=False)
+    pytest.skip(reason)
+
+
 def config():
     return yaml.safe_load((ROOT / "_config.yml").read_text())
 

@@ -36,12 +36,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _unavailable(reason):
-    if site.browser_required():
-        pytest.fail(f"{reason}; required here (CI=true or IGR_REQUIRE_BROWSER=1)", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def axe_script():
     return resources.files("axe_core_python").joinpath("axe.min.js").read_text()
@@ -50,7 +44,7 @@ def axe_script():
 @pytest.fixture(scope="module")
 def server():
     if not (site.SITE / "index.html").is_file():
-        _unavailable("website not built: run `make book` first")
+        site.unavailable("website not built: run `make book` first")
     with site.SiteServer(site.SITE) as srv:
         yield srv
 
@@ -59,7 +53,7 @@ def server():
 def browser(server):
     chromium, chromedriver, reason = site.find_browser()
     if reason:
-        _unavailable(reason)
+        site.unavailable(reason)
     driver = site.start_chromium(chromium, chromedriver)
     driver.set_script_timeout(300)
     yield driver

@@ -32,12 +32,6 @@ PAGE_BUDGET_BYTES = 3_000_000
 LUMINANCE_TOLERANCE = 0.03
 
 
-def _unavailable(reason):
-    if site.browser_required():
-        pytest.fail(f"{reason}; required here (CI=true or IGR_REQUIRE_BROWSER=1)", pytrace=False)
-    pytest.skip(reason)
-
-
 def _older_than_source(docname):
     html = site.html_of(docname)
     return not html.is_file() or html.stat().st_mtime < site.source_of(docname).stat().st_mtime
@@ -47,10 +41,10 @@ def _older_than_source(docname):
 def built_site():
     """The built website, checked to be at least as new as every page's source."""
     if not (site.SITE / "index.html").is_file():
-        _unavailable("website not built: run `make book` first")
+        site.unavailable("website not built: run `make book` first")
     stale = [d for d in PAGES if _older_than_source(d)]
     if stale:
-        _unavailable(f"website older than its sources ({', '.join(stale)}): run `make book` first")
+        site.unavailable(f"website older than its sources ({', '.join(stale)}): run `make book` first")
     return site.SITE
 
 
@@ -64,7 +58,7 @@ def server(built_site):
 def browser(server):
     chromium, chromedriver, reason = site.find_browser()
     if reason:
-        _unavailable(reason)
+        site.unavailable(reason)
     driver = site.start_chromium(chromium, chromedriver)
     yield driver
     site.stop_chromium(driver)
