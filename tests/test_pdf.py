@@ -177,19 +177,22 @@ def test_page_count(pdf):
     assert pages > 100
 
 
+def _titles_missing(text, titles):
+    """The (page, title) pairs whose plain pieces do not all appear in the PDF's text."""
+    flat = normalise(text)
+    return [f"{page}: {title}" for page, title in titles
+            if not all(normalise(p) in flat for p in _plain_pieces(title))]
+
+
 def test_every_chapter_title(pdf):
     name, _, text = pdf
-    flat = normalise(text)
-    missing = [f"{page}: {title}" for page, title in chapter_titles()
-               if not all(normalise(p) in flat for p in _plain_pieces(title))]
+    missing = _titles_missing(text, chapter_titles())
     assert not missing, f"{name} PDF lacks chapter titles: {missing}"
 
 
 def test_every_exercise_title(pdf):
     name, _, text = pdf
-    flat = normalise(text)
-    missing = [f"{page}: {title}" for page, title in exercise_titles()
-               if not all(normalise(p) in flat for p in _plain_pieces(title))]
+    missing = _titles_missing(text, exercise_titles())
     assert not missing, f"{name} PDF lacks exercises: {missing}"
 
 
