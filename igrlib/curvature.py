@@ -46,13 +46,16 @@ def hessian(loss, theta):
     return (H + H.T) / 2
 
 
-def sharpness(loss, theta):
+def sharpness(loss, theta, *, rng=None):
     r"""The largest eigenvalue :math:`\lambda_{\max}` of the Hessian :math:`H(\theta)`.
 
     Parameters
     ----------
     loss : Loss
     theta : array_like, shape (d,)
+    rng : numpy.random.Generator, optional
+        Draws the Lanczos start vector (``d > 200``), so that the result repeats exactly;
+        without it ARPACK picks its own start.
 
     Returns
     -------
@@ -72,11 +75,14 @@ def sharpness(loss, theta):
     2.0
     """
     theta = as_theta(theta, "theta")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator or None, got {rng!r}")
     d = theta.size
     if d <= DENSE_MAX_DIM:
         return float(np.linalg.eigvalsh(hessian(loss, theta))[-1])
     op = scipy.sparse.linalg.LinearOperator((d, d), matvec=lambda v: hvp(loss, theta, np.ravel(v)), dtype=float)
-    return float(scipy.sparse.linalg.eigsh(op, k=1, which="LA", tol=1e-8, return_eigenvectors=False)[0])
+    v0 = None if rng is None else rng.standard_normal(d)
+    return float(scipy.sparse.linalg.eigsh(op, k=1, which="LA", v0=v0, tol=1e-8, return_eigenvectors=False)[0])
 
 
 def power_iteration(loss, theta, *, iters=50, v0=None, rng=None):

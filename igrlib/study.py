@@ -47,10 +47,10 @@ import sys
 import time
 
 import numpy as np
-import scipy.sparse.linalg as sla
 from scipy import stats
 
 from . import data
+from .curvature import sharpness
 from .mlp import MLP
 
 __all__ = ["STUDIES", "grid", "run", "rerun", "read", "paired", "reproduce"]
@@ -110,14 +110,6 @@ def grid(name):
         fixed = dict(target=TARGET, init_scale=1.0, eq_epochs=EQ_EPOCHS if name == "minibatch" else 0)
         runs.append(dict(study=name, run_id=i, **s, **DATA[s["data"]], **fixed))
     return runs
-
-
-def _lanczos_sharpness(L, theta, rng):
-    """Largest Hessian eigenvalue by Lanczos (ARPACK) on exact Hessian-vector products."""
-    d = theta.size
-    op = sla.LinearOperator((d, d), matvec=lambda v: L.hvp(theta, np.ravel(v)), dtype=float)
-    v0 = rng.standard_normal(d)
-    return float(sla.eigsh(op, k=1, which="LA", v0=v0, tol=1e-8, return_eigenvectors=False)[0])
 
 
 def _metrics(net, theta, parts, L):
@@ -215,7 +207,7 @@ def _train(net, L, theta, parts, s):
     out.update({f"end_{k}": v for k, v in _metrics(net, theta, parts, L).items()}, end_step=step, end_time=step * h)
     out["converged"] = bool(out["end_train_loss"] <= s["target"])
     out["diverged"] = diverged  # True only if it blew up after the end point, before the eq point
-    out["sharpness"] = _lanczos_sharpness(L, theta, np.random.default_rng([INIT_TAG, s["seed"], 1]))
+    out["sharpness"] = sharpness(L, theta, rng=np.random.default_rng([INIT_TAG, s["seed"], 1]))  # Lanczos
     return out
 
 

@@ -130,3 +130,15 @@ def test_top_eigenvalue_is_the_largest_eigenvalue_even_when_a_negative_one_domin
     assert_allclose(np.abs(v @ Q), np.eye(5)[[4, 4]], atol=1e-6)  # the top eigenvectors
     plain = igr.power_iteration(loss, theta[1:], iters=400, v0=v0[1:])[0]
     np.testing.assert_array_equal(lam[1:], plain)  # no negative eigenvalue dominates: power iteration itself
+
+
+def test_sharpness_with_a_generator_repeats_exactly_and_names_a_bad_rng():
+    net = igr.MLP((30, 8, 3))  # 275 parameters: the Lanczos path
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((40, 30)), rng.integers(0, 3, 40)
+    L, theta = net.loss(X, y), net.init(np.random.default_rng(2))
+    a = igr.sharpness(L, theta, rng=np.random.default_rng(5))
+    assert a == igr.sharpness(L, theta, rng=np.random.default_rng(5))
+    assert abs(a - np.linalg.eigvalsh(igr.hessian(L, theta))[-1]) < 1e-6 * abs(a)
+    with pytest.raises(ValueError, match="rng must be"):
+        igr.sharpness(L, theta, rng=5)
