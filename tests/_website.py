@@ -302,6 +302,18 @@ return {
 """
 
 
+# Where the parts of every slider (igrlib.sliders) sit, against the width of the page.
+SLIDER_LAYOUT_JS = r"""
+const box = (e) => { const r = e.getBoundingClientRect(); return {left: r.left, right: r.right, width: r.width}; };
+return [...document.querySelectorAll(".igr-slider")].map((root) => ({
+  id: root.id,
+  figure: box(root),
+  img: box(root.querySelector("img")),
+  naturalWidth: root.querySelector("img").naturalWidth,
+  parts: ["label", "input", "output"].map((s) => ({name: s, ...box(root.querySelector(s))})),
+}));
+"""
+
 def drain_logs(driver):
     """Console messages and network events since the last call."""
     console = driver.get_log("browser")

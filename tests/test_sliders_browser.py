@@ -3,8 +3,9 @@
 Every chapter whose notebook calls ``igr.sliders.slider`` must show, on its built page,
 the static slider (not a dead widget), and in the browser: the range input takes the
 keyboard focus, the arrow, End and Home keys move it, and the image, its ``alt`` text
-and the visible value label follow. On a 390 px phone the slider fits the screen. One
-page is also opened from ``file://``, as a reader who downloaded the site would.
+and the visible value label follow. One page is also opened from ``file://``, as a reader
+who downloaded the site would. That each slider fits a 390 px phone is checked in
+tests/test_website.py, which already looks at every page on a phone.
 
 Uses the built site, the local server and the browser of tests/test_website.py (same
 skip rules: skipped with the reason where Chromium or the build is missing, failing
@@ -17,7 +18,7 @@ import json
 
 import _website as site
 import pytest
-from test_website import PHONE, browser, built_site, server  # noqa: F401 (fixtures)
+from test_website import browser, built_site, server  # noqa: F401 (fixtures)
 
 SLIDER_PAGES = [d for d in site.notebook_docnames() if "igr.sliders.slider(" in site.source_of(d).read_text()]
 
@@ -65,20 +66,6 @@ return {
   focused: document.activeElement === input,
 };
 """
-
-# Where the slider's parts sit, against the width of the page.
-LAYOUT_JS = r"""
-const root = document.getElementById(arguments[0]);
-const box = (e) => { const r = e.getBoundingClientRect(); return {left: r.left, right: r.right, width: r.width}; };
-return {
-  clientWidth: document.documentElement.clientWidth,
-  figure: box(root),
-  img: box(root.querySelector("img")),
-  naturalWidth: root.querySelector("img").naturalWidth,
-  parts: ["label", "input", "output"].map((s) => ({name: s, ...box(root.querySelector(s))})),
-};
-"""
-
 
 def _load(driver, url):
     site.drain_logs(driver)
@@ -167,32 +154,6 @@ def test_slider_moves_with_the_keyboard(browser, server, docname):  # noqa: F811
     assert not offsite and not failed, f"requests off the site or failed: {offsite + failed}"
     errors = [e["message"] for e in console if e["level"] == "SEVERE"]
     assert not errors, "console errors:\n" + "\n".join(errors)
-
-
-@pytest.mark.parametrize("docname", SLIDER_PAGES)
-def test_slider_fits_a_phone(browser, server, docname):  # noqa: F811 (fixtures)
-    sliders = _load(browser, server.url + docname + ".html")
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
-    try:
-        browser.execute_async_script(
-            "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(done));"
-        )
-        for slider in sliders:
-            browser.execute_script(
-                "document.getElementById(arguments[0]).scrollIntoView({block: 'center'});", slider["id"]
-            )
-            layout = browser.execute_script(LAYOUT_JS, slider["id"])
-            width = layout["clientWidth"]
-            right = layout["figure"]["right"]
-            assert right <= width + 0.5, f"the slider reaches {right:.0f} px on a {width} px screen"
-            assert layout["img"]["width"] <= layout["figure"]["width"] + 0.5, "the image does not shrink to the screen"
-            assert layout["img"]["width"] < layout["naturalWidth"], "at 390 px the frame must be drawn smaller"
-            for part in layout["parts"]:
-                assert part["width"] > 0 and part["right"] <= width + 0.5, f"the {part['name']} sticks out: {part}"
-            name = docname.replace("/", "_")
-            site.screenshot(browser, site.SCREENSHOTS / f"slider-{name}-phone.png", full_page=False)
-    finally:
-        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_slider_moves_from_a_file_url(browser, built_site):  # noqa: F811 (fixtures)

@@ -107,6 +107,7 @@ def visit(driver, server, docname):
     try:
         _settle(driver)
         overflow = driver.execute_script(site.OVERFLOW_JS)
+        sliders = driver.execute_script(site.SLIDER_LAYOUT_JS)
         site.screenshot(driver, shots.with_name(shots.name + "-phone.png"), full_page=False)
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
@@ -114,6 +115,7 @@ def visit(driver, server, docname):
     console, network = site.drain_logs(driver)
     offsite, failed, transferred = site.requests_summary(network, server.url)
     _VISITS[docname] = result = {
+        "docname": docname,
         "url": url,
         "base": server.url,
         "shown": shown,
@@ -121,6 +123,7 @@ def visit(driver, server, docname):
         "light_images": light_images,
         "dark_images": dark_images,
         "overflow": overflow,
+        "sliders": sliders,
         "errors": [f"{e['source']}: {e['message']}" for e in console if e["level"] == "SEVERE"],
         "offsite": sorted(set(offsite)),
         "failed": sorted(set(failed)),
@@ -183,6 +186,20 @@ def test_no_horizontal_overflow_on_a_phone(page):
         f"at {PHONE['width']} px the page is {overflow['scrollWidth']} px wide; sticking out:\n"
         + "\n".join(overflow["culprits"])
     )
+
+
+def test_sliders_fit_a_phone(page):
+    """As many static sliders as the notebook makes, each inside a 390 px screen, its frame drawn smaller."""
+    docname, width = page["docname"], page["overflow"]["clientWidth"]
+    made = site.source_of(docname).read_text().count("igr.sliders.slider(") if docname in NOTEBOOK_PAGES else 0
+    assert len(page["sliders"]) == made, f"{len(page['sliders'])} sliders shown, {made} made by the notebook"
+    for slider in page["sliders"]:
+        right = slider["figure"]["right"]
+        assert right <= width + 0.5, f"{slider['id']} reaches {right:.0f} px on a {width} px screen"
+        assert slider["img"]["width"] <= slider["figure"]["width"] + 0.5, "the image does not shrink to the screen"
+        assert slider["img"]["width"] < slider["naturalWidth"], "at 390 px the frame must be drawn smaller"
+        for part in slider["parts"]:
+            assert part["width"] > 0 and part["right"] <= width + 0.5, f"{slider['id']}: the {part['name']} sticks out"
 
 
 def test_dark_mode_applies_and_keeps_figures_readable(page):
