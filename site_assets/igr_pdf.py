@@ -12,6 +12,10 @@ keep (label -> docname).
 2. Numbers: exercises and theorems are numbered by chapter, as on the website (see
    ``number_by_chapter``).
 
+3. Appendices: the chapters of the table of contents' unnumbered part (the Reference: for
+   instructors, notation, API, bibliography), unnumbered on the website, are appendices A, B,
+   ... in the PDF, not chapters 9, 10, ... (see ``appendices_for_latex``).
+
 Other builders are untouched.
 """
 
@@ -75,8 +79,35 @@ def restore_latex_depth(app, doctree, docname):
         app.config.numfig_secnum_depth = app.config._igr_latex_secnum_depth
 
 
+def first_unnumbered_doc(env):
+    """The first document of the first unnumbered part that follows a numbered one, or None."""
+    from sphinx import addnodes
+
+    numbered_seen = False
+    for toctree in env.get_doctree(env.config.root_doc).findall(addnodes.toctree):
+        if toctree.get("numbered"):
+            numbered_seen = True
+        elif numbered_seen and toctree.get("entries"):
+            return toctree["entries"][0][1]
+    return None
+
+
+def appendices_for_latex(app, doctree, docname):
+    """Start LaTeX's appendices (chapters A, B, ...) where the unnumbered part begins."""
+    from sphinx import addnodes
+
+    if app.builder.format != "latex":
+        return
+    first = first_unnumbered_doc(app.env)
+    for start in doctree.findall(addnodes.start_of_file):
+        if start.get("docname") == first:
+            start.insert(0, nodes.raw("", r"\appendix", format="latex"))
+            return
+
+
 def setup(app):
     app.connect("builder-inited", number_by_chapter, priority=900)  # after sphinx-jupyterbook-latex
     app.connect("doctree-resolved", restore_latex_depth)
     app.connect("doctree-resolved", label_blocks_for_latex)
+    app.connect("doctree-resolved", appendices_for_latex)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -190,6 +190,31 @@ def test_every_chapter_title(pdf):
     assert not missing, f"{name} PDF lacks chapter titles: {missing}"
 
 
+def test_numbered_chapters_then_lettered_appendices(pdf):
+    """The contents list the numbered parts' chapters as 1, 2, ... and the unnumbered part's
+    pages (unnumbered on the website) as appendices A, B, ..., not as further chapters."""
+    name, _, text = pdf
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    titles = {path.stem: title for path, (_, title) in zip(_sources()[1:], chapter_titles(), strict=True)}
+    numbered, appendices = [], []
+    for part in toc["parts"]:
+        (numbered if part.get("numbered") else appendices).extend(
+            titles[pathlib.Path(e["file"]).name] for e in part["chapters"])
+    assert numbered and appendices
+
+    def plain(line):
+        line = unicodedata.normalize("NFKC", line).translate({0x2019: "'", 0x2010: "-"})
+        return " ".join(line.split())
+
+    lines = {plain(line) for line in text.splitlines()}
+    expected = [f"{k} {t}" for k, t in enumerate(numbered, 1) if "$" not in t]
+    expected += [f"{chr(ord('A') + k)} {t}" for k, t in enumerate(appendices)]
+    missing = [e for e in expected if plain(e) not in lines]
+    assert not missing, f"{name} PDF contents lack the lines {missing}"
+    as_chapters = {plain(f"{len(numbered) + 1 + k} {t}") for k, t in enumerate(appendices)}
+    assert not lines & as_chapters, f"{name} PDF numbers appendices as chapters: {lines & as_chapters}"
+
+
 def test_every_exercise_title(pdf):
     name, _, text = pdf
     missing = _titles_missing(text, exercise_titles())
