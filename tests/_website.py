@@ -91,6 +91,14 @@ def notebook_docnames():
     return [d for d in toc_docnames() if source_of(d).suffix == ".ipynb"]
 
 
+def stale_pages():
+    """The pages whose HTML is missing or older than their source."""
+    return [
+        d for d in toc_docnames()
+        if not html_of(d).is_file() or html_of(d).stat().st_mtime < source_of(d).stat().st_mtime
+    ]
+
+
 class _Anchors(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()

@@ -1,8 +1,13 @@
-"""The test problems shared by the unit tests: every model igrlib ships, plus a bare one.
+"""Fixtures shared by the tests.
 
-The fixture ``model`` runs a test once per model. Each case carries the loss, a
-way to draw random points where it is moderate, and ``exact``: a loss with exact
-``hvp`` and ``d3`` for the same function (the model itself, except for ``bare``).
+The test problems of the unit tests: every model igrlib ships, plus a bare one. The
+fixture ``model`` runs a test once per model. Each case carries the loss, a way to draw
+random points where it is moderate, and ``exact``: a loss with exact ``hvp`` and ``d3``
+for the same function (the model itself, except for ``bare``).
+
+The website in a browser (tests/_website.py has the rest): ``built_site``, ``server`` and
+``browser``, one of each per test module, skipped with the reason where the build or
+Chromium is missing (failing instead with CI=true or IGR_REQUIRE_BROWSER=1).
 """
 
 from typing import NamedTuple
@@ -109,3 +114,39 @@ def central_difference(f, theta, eps=1e-5):
 def fd():
     """The central-difference Jacobian, :func:`central_difference`."""
     return central_difference
+
+
+# --- the built website, served locally, in headless Chromium ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_site():
+    """The built website, checked to be at least as new as every page's source."""
+    import _website as site
+
+    if not (site.SITE / "index.html").is_file():
+        site.unavailable("website not built: run `make book` first")
+    stale = site.stale_pages()
+    if stale:
+        site.unavailable(f"website older than its sources ({', '.join(stale)}): run `make book` first")
+    return site.SITE
+
+
+@pytest.fixture(scope="module")
+def server(built_site):
+    import _website as site
+
+    with site.SiteServer(built_site) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    import _website as site
+
+    chromium, chromedriver, reason = site.find_browser()
+    if reason:
+        site.unavailable(reason)
+    driver = site.start_chromium(chromium, chromedriver)
+    yield driver
+    site.stop_chromium(driver)

@@ -42,22 +42,10 @@ def axe_script():
 
 
 @pytest.fixture(scope="module")
-def server():
-    if not (site.SITE / "index.html").is_file():
-        site.unavailable("website not built: run `make book` first")
-    with site.SiteServer(site.SITE) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    chromium, chromedriver, reason = site.find_browser()
-    if reason:
-        site.unavailable(reason)
-    driver = site.start_chromium(chromium, chromedriver)
-    driver.set_script_timeout(300)
-    yield driver
-    site.stop_chromium(driver)
+def browser(browser):
+    """The browser of tests/conftest.py, given five minutes per script: axe is slow."""
+    browser.set_script_timeout(300)
+    return browser
 
 
 def test_axe_knows_the_rules_it_is_asked_for(browser, server, axe_script):

@@ -7,9 +7,9 @@ and the visible value label follow. One page is also opened from ``file://``, as
 who downloaded the site would. That each slider fits a 390 px phone is checked in
 tests/test_website.py, which already looks at every page on a phone.
 
-Uses the built site, the local server and the browser of tests/test_website.py (same
-skip rules: skipped with the reason where Chromium or the build is missing, failing
-instead with CI=true or IGR_REQUIRE_BROWSER=1).
+Uses the built site, the local server and the browser of tests/conftest.py (skipped with
+the reason where Chromium or the build is missing, failing instead with CI=true or
+IGR_REQUIRE_BROWSER=1).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import json
 
 import _website as site
 import pytest
-from test_website import browser, built_site, server  # noqa: F401 (fixtures)
 
 SLIDER_PAGES = [d for d in site.notebook_docnames() if "igr.sliders.slider(" in site.source_of(d).read_text()]
 
@@ -133,7 +132,7 @@ def test_every_chapter_with_a_slider_is_found():
 
 
 @pytest.mark.parametrize("docname", SLIDER_PAGES)
-def test_the_website_shows_the_static_slider(built_site, docname):  # noqa: F811 (fixture)
+def test_the_website_shows_the_static_slider(built_site, docname):
     text = site.html_of(docname).read_text(encoding="utf-8")
     calls = site.source_of(docname).read_text().count("igr.sliders.slider(")
     shown = text.count('<figure class="igr-slider"')
@@ -144,7 +143,7 @@ def test_the_website_shows_the_static_slider(built_site, docname):  # noqa: F811
 
 
 @pytest.mark.parametrize("docname", SLIDER_PAGES)
-def test_slider_moves_with_the_keyboard(browser, server, docname):  # noqa: F811 (fixtures)
+def test_slider_moves_with_the_keyboard(browser, server, docname):
     sliders = _load(browser, server.url + docname + ".html")
     assert sliders, f"no .igr-slider on {docname}.html"
     for slider in sliders:
@@ -156,7 +155,7 @@ def test_slider_moves_with_the_keyboard(browser, server, docname):  # noqa: F811
     assert not errors, "console errors:\n" + "\n".join(errors)
 
 
-def test_slider_moves_from_a_file_url(browser, built_site):  # noqa: F811 (fixtures)
+def test_slider_moves_from_a_file_url(browser, built_site):
     """The downloaded site, opened from the disk: no server, no network, the slider still moves."""
     if not SLIDER_PAGES:
         pytest.skip("no chapter has a slider")

@@ -32,38 +32,6 @@ PAGE_BUDGET_BYTES = 3_000_000
 LUMINANCE_TOLERANCE = 0.03
 
 
-def _older_than_source(docname):
-    html = site.html_of(docname)
-    return not html.is_file() or html.stat().st_mtime < site.source_of(docname).stat().st_mtime
-
-
-@pytest.fixture(scope="module")
-def built_site():
-    """The built website, checked to be at least as new as every page's source."""
-    if not (site.SITE / "index.html").is_file():
-        site.unavailable("website not built: run `make book` first")
-    stale = [d for d in PAGES if _older_than_source(d)]
-    if stale:
-        site.unavailable(f"website older than its sources ({', '.join(stale)}): run `make book` first")
-    return site.SITE
-
-
-@pytest.fixture(scope="module")
-def server(built_site):
-    with site.SiteServer(built_site) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    chromium, chromedriver, reason = site.find_browser()
-    if reason:
-        site.unavailable(reason)
-    driver = site.start_chromium(chromium, chromedriver)
-    yield driver
-    site.stop_chromium(driver)
-
-
 _VISITS = {}
 
 
