@@ -1,0 +1,188 @@
+"""The grader attacked as a hostile student would: crafted answers and records that must not pass,
+must not stall the grader's own process, and must be reported for what they are.
+
+Each submission is a one-exercise notebook built here for a real check of the book; it is graded
+by :func:`igrlib.coursework.grade.grade` exactly as ``python -m igrlib.coursework.grade`` does
+(the answer runs in a separate process, the verdict is made here from its record)."""
+
+import base64
+import json
+
+import nbformat
+import numpy as np
+import pytest
+from test_grade import TIMEOUT
+
+from igrlib.coursework import _replay
+from igrlib.coursework.checks import _evaluate, _registry
+from igrlib.coursework.grade import grade, reference_chapters
+
+P = 2**61 - 1  # Python hashes an int modulo P: 1 * P, 2 * P, 3 * P... all hash to 0
+
+
+def chapter(check, answer, params, source=None, *before):
+    """A chapter with one code exercise for ``check``: the stub of ``answer(params)``, or
+    ``source`` in its place, after the cells ``before``."""
+    code, md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
+    stub = f"def {answer}({params}):\n    # YOUR CODE HERE\n    raise NotImplementedError"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        code("import numpy as np\nimport igrlib as igr"),
+        *[code(cell) for cell in before],
+        md(f"```{{exercise}} Attack\n:label: ex-{check}\n\nWrite `{answer}`.\n```"),
+        code(source or stub, metadata={"tags": ["exercise"]}),
+        code(f'igr.check("{check}", {answer})'),
+    ]
+    return nb
+
+
+def graded(tmp_path, check, answer, params, source, *before, **options):
+    """The report's row for the exercise, the submission graded against the chapter's stub."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    nbformat.write(chapter(check, answer, params), reference / "ch.ipynb")
+    submission = tmp_path / "ch.ipynb"
+    nbformat.write(chapter(check, answer, params, source, *before), submission)
+    rows = grade(submission, chapters=reference_chapters(reference), timeout=options.pop("timeout", TIMEOUT), **options)
+    assert rows[0].exercise == check, rows
+    return rows
+
+
+# ---------------------------------------------------------------- the record: a decoder that cannot be stalled
+
+
+def test_dict_keys_that_all_share_one_hash_are_not_decoded():
+    """Ints k * P all hash to 0: a dict of n of them takes n**2 / 2 comparisons to build, so a
+    16 MB record (650,000 keys) would hold the grader's process for hours."""
+    keys = [k * P for k in range(1, 2001)]
+    with pytest.raises(ValueError, match="share"):
+        _replay.decode({"t": "dict", "k": keys, "v": [0] * len(keys)})
+    # the same dict returned by an answer is not plain data; a handful of shared hashes is
+    value = _replay.decode(json.loads(json.dumps(_replay.encode(dict.fromkeys(keys, 0)))))
+    assert isinstance(value, _replay.Unreadable) and "share" in value.kind
+    few = {0: 1, P: 2, -1: 3, -2: 4}
+    assert _replay.decode(json.loads(json.dumps(_replay.encode(few)))) == few
+
+
+def test_an_answer_returning_colliding_dict_keys_fails_without_stalling_the_grader(tmp_path):
+    source = "P = 2**61 - 1\ndef square(x):\n    return {k * P: 0.0 for k in range(1, 3001)}"
+    rows = graded(tmp_path, "demo-square", "square", "x", source)
+    assert rows[0].status == "FAIL" and "cannot read" in rows[0].message and "share" in rows[0].message, rows
+
+
+def npy_header(shape, descr="<f8"):
+    """The bytes of a .npy file that announces an array of ``shape`` and holds no data."""
+    header = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode()
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+
+
+@pytest.mark.parametrize("shape", [(10**12,), (2**31, 2**31), (3 * 10**8,)])
+def test_an_array_header_announcing_a_huge_array_is_refused_at_once(shape):
+    """Holds: numpy reads such a header, then finds no data (or cannot reserve the memory) and stops."""
+    text = base64.b64encode(npy_header(shape)).decode()
+    with pytest.raises((ValueError, MemoryError)):
+        _replay.decode({"t": "array", "v": text})
+
+
+# ---------------------------------------------------------------- checks whose cost the answer chose
+
+
+def test_a_huge_number_of_terms_is_judged_without_building_the_series(tmp_path):
+    """``beyond-terms-needed`` summed the series to the answer's number of terms: 10**9 terms asked
+    for some 30 GB in the grader's process (which has no memory limit), 10**12 a MemoryError
+    reported as the student's own."""
+    source = "def terms_needed(x, tol):\n    return 10**12"
+    rows = graded(tmp_path, "beyond-terms-needed", "terms_needed", "x, tol", source)
+    assert rows[0].status == "FAIL" and "already enough" in rows[0].message, rows
+    assert "MemoryError" not in rows[0].message
+
+
+@pytest.mark.parametrize(
+    "value, hint",
+    [(10**400, "whole number"), (1e300, "already enough"), (0, "error above tol"), (2.5, "whole number")],
+    ids=["10**400", "1e300", "0", "2.5"],
+)
+def test_terms_needed_with_absurd_numbers_gets_a_hint_not_a_crash(value, hint):
+    check = _registry()["beyond-terms-needed"]
+    passed, message = _evaluate(check, lambda x, tol: value)
+    assert not passed and hint in message and "raised" not in message, message
+
+
+def test_crossing_times_of_a_stack_are_compared_only_once_each_is_one_number():
+    """``experiments-crossing-time`` broadcast the row-by-row answers against the stack's: an answer
+    returning (N, 1) arrays for single rows made a (6, N, 6) array in the grader's process."""
+    check = _registry()["experiments-crossing-time"]
+    solution = _solution("05_experiments.ipynb", "crossing_time")
+    calls = []
+
+    def answer(t, loss, target):
+        calls.append(1)
+        if len(calls) > 12 and np.ndim(loss) == 1:  # the single rows of the stack part
+            return np.zeros((10**5, 1))
+        return solution(t, loss, target)
+
+    passed, message = _evaluate(check, answer)
+    assert not passed and "one number" in message, message
+
+
+def _solution(chapter_file, name):
+    """The book's solution function ``name`` of ``chapter_file``."""
+    import pathlib
+
+    from igrlib.coursework.student import find_exercises
+
+    nb = nbformat.read(pathlib.Path(__file__).resolve().parents[1] / "book" / chapter_file, as_version=4)
+    (exercise,) = [e for e in find_exercises(nb) if e["answer"] == name]
+    namespace = {"np": np, "math": __import__("math")}
+    exec(exercise["solution"], namespace)
+    return namespace[name]
+
+
+# ---------------------------------------------------------------- answers that just call the library
+
+BYPASSES = {
+    # "without integrating ... not an ODE solver": the numerical flow itself, run long enough
+    "penalty-flow-end by gradient_flow": (
+        "penalty-flow-end",
+        "flow_end",
+        "theta0, x, y",
+        "def flow_end(theta0, x, y):\n"
+        "    return igr.gradient_flow(igr.two_param(x, y), theta0, [0.0, 400.0 / x**2])[-1]",
+        "igrlib.gradient_flow is switched off",
+    ),
+    # the principal logarithm, taken by the library's one function that takes it
+    "principal-rate by series.log_rates": (
+        "beyond-principal-rate",
+        "principal_rate",
+        "lam, lr",
+        "def principal_rate(lam, lr):\n    return igr.series.log_rates(np.asarray(lam, dtype=float), lr)",
+        "igrlib.series.log_rates is switched off",
+    ),
+}
+EIGENSOLVERS = {
+    "scipy.linalg.eigvals": "scipy.linalg.eigvals(H).real.max()",
+    "scipy.linalg.eig": "scipy.linalg.eig(H)[0].real.max()",
+    "scipy.linalg.svdvals": "scipy.linalg.svdvals(H).max()",
+    "scipy.linalg.schur": "np.diag(scipy.linalg.schur(H)[0]).max()",
+    "scipy.sparse.linalg.eigs": "scipy.sparse.linalg.eigs(H, k=1)[0].real.max()",
+}
+for _name, _expression in EIGENSOLVERS.items():
+    # the matrix from one product per column, then any eigensolver numpy's and scipy's eigh did not cover
+    BYPASSES[f"power-iteration by {_name}"] = (
+        "experiments-power-iteration",
+        "top_eigenvalue",
+        "hvp, v0, iters",
+        "import scipy.linalg, scipy.sparse.linalg\n"
+        "def top_eigenvalue(hvp, v0, iters):\n"
+        "    H = np.column_stack([hvp(e) for e in np.eye(v0.size)])\n"
+        f"    return float({_expression})",
+        "is switched off",
+    )
+
+
+@pytest.mark.parametrize("case", sorted(BYPASSES))
+def test_an_answer_that_calls_the_library_for_the_exercise_fails(tmp_path, case):
+    check, answer, params, source, text = BYPASSES[case]
+    rows = graded(tmp_path, check, answer, params, source)
+    assert rows[0].status == "FAIL" and text in rows[0].message, rows
