@@ -100,7 +100,7 @@ def test_a_huge_number_of_terms_is_judged_without_building_the_series(tmp_path):
 
 @pytest.mark.parametrize(
     "value, hint",
-    [(10**400, "whole number"), (1e300, "already enough"), (0, "error above tol"), (2.5, "whole number")],
+    [(10**400, "already enough"), (1e300, "already enough"), (0, "error above tol"), (2.5, "whole number")],
     ids=["10**400", "1e300", "0", "2.5"],
 )
 def test_terms_needed_with_absurd_numbers_gets_a_hint_not_a_crash(value, hint):
