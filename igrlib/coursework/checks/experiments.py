@@ -134,6 +134,9 @@ def _crossing_time(answer):
     stack = loss[:6].reshape(2, 3, t.size)
     common = 0.5
     rows = [answer(t.copy(), row.copy(), common) for row in stack.reshape(-1, t.size)]
+    for row in rows:  # before any comparison: arrays here would be broadcast against the stack's times
+        if np.ndim(row) != 0:
+            return False, f"for one history of shape ({t.size},) return one number; got shape {np.shape(row)}"
     got = answer(t.copy(), stack.copy(), common)
     if np.shape(got) != (2, 3):
         return False, (
