@@ -26,6 +26,7 @@ __all__ = []
         "igrlib.principal_field",
         "igrlib.principal_flow_quadratic",
         "igrlib.exact_modified_matrix",
+        "igrlib.series.log_rates",
     ),
     why="take the principal logarithm yourself, not call igrlib's principal flow",
 )
