@@ -127,16 +127,66 @@ def test_crossing_times_of_a_stack_are_compared_only_once_each_is_one_number():
 
 
 def _solution(chapter_file, name):
-    """The book's solution function ``name`` of ``chapter_file``."""
+    """The book's solution function ``name`` of ``chapter_file`` (its imports and definitions only)."""
+    import ast
+    import math
     import pathlib
 
+    import igrlib as igr
     from igrlib.coursework.student import find_exercises
 
     nb = nbformat.read(pathlib.Path(__file__).resolve().parents[1] / "book" / chapter_file, as_version=4)
     (exercise,) = [e for e in find_exercises(nb) if e["answer"] == name]
-    namespace = {"np": np, "math": __import__("math")}
-    exec(exercise["solution"], namespace)
+    tree = ast.parse(exercise["solution"])
+    tree.body = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
+    namespace = {"np": np, "math": math, "igr": igr}
+    exec(compile(tree, chapter_file, "exec"), namespace)
     return namespace[name]
+
+
+# ---------------------------------------------------------------- values the checks' conversions misread
+
+SOLUTIONS = {  # check: (chapter, answer)
+    "demo-square": (None, None),
+    "steepest-quadratic-flow": ("01_steepest_descent.ipynb", "quadratic_flow"),
+    "steepest-dissipation": ("01_steepest_descent.ipynb", "dissipated"),
+    "modeq-riccati": ("03_modified_equation.ipynb", "modified_rhs"),
+    "modeq-hhg-curl": ("03_modified_equation.ipynb", "hhg_curl"),
+    "penalty-flow-end": ("04_implicit_penalty.ipynb", "flow_end"),
+    "penalty-stable-arc": ("04_implicit_penalty.ipynb", "stable_arc"),
+    "experiments-power-iteration": ("05_experiments.ipynb", "top_eigenvalue"),
+    "experiments-crossing-time": ("05_experiments.ipynb", "crossing_time"),
+    "beyond-flood-pair": ("07_sgd_momentum.ipynb", "descent_ascent"),
+    "beyond-sgd-extra-penalty": ("07_sgd_momentum.ipynb", "sgd_extra_penalty"),
+    "beyond-terms-needed": ("06_beyond_gd.ipynb", "terms_needed"),
+}
+
+
+def with_imaginary_part(value):
+    """``value`` (a number, an array, a pair of numbers or None) with 5i added to every number."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(np.complex128(v + 5j) for v in value)
+    return np.asarray(value) + 5j
+
+
+@pytest.mark.parametrize("name", sorted(SOLUTIONS))
+def test_a_right_real_part_with_an_imaginary_part_fails(name):
+    """``float()`` of a numpy complex, and ``np.asarray(..., dtype=float)`` of a complex array, drop
+    the imaginary part with a mere warning: the book's solution plus 5i passed."""
+    chapter_file, answer = SOLUTIONS[name]
+    solution = (lambda x: x * x) if chapter_file is None else _solution(chapter_file, answer)
+    check = _registry()[name]
+    assert _evaluate(check, solution)[0], "the control: the solution itself passes"
+    passed, message = _evaluate(check, lambda *args: with_imaginary_part(solution(*args)))
+    assert not passed and "real" in message, message
+
+
+def test_a_complex_answer_does_not_pass_the_grader(tmp_path):
+    source = "def square(x):\n    return x * x + 1000j"
+    rows = graded(tmp_path, "demo-square", "square", "x", source)
+    assert rows[0].status == "FAIL" and "real" in rows[0].message, rows
 
 
 # ---------------------------------------------------------------- answers that just call the library
