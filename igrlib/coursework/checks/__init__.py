@@ -33,7 +33,16 @@ import types
 
 import numpy as np
 
-__all__ = ["check", "register", "available_checks", "CheckResult", "fresh_rng", "plain_real"]
+__all__ = [
+    "check",
+    "register",
+    "available_checks",
+    "CheckResult",
+    "fresh_rng",
+    "plain_real",
+    "real_number",
+    "real_array",
+]
 
 
 # Code in these directories is not the student's: igrlib itself, the standard library and the
@@ -106,6 +115,32 @@ def plain_real(value):
     ):
         return float(value)
     return None
+
+
+def real_number(value):
+    """``value`` as a float if it is one real number, else None.
+
+    One real number is a plain real (see :func:`plain_real`) or a numpy array of shape ``()``
+    holding an integer or a float. ``float()`` itself would take the real part of a numpy complex
+    number (with a mere warning), a string of digits, or ``True``; here they are None.
+    """
+    if type(value) is np.ndarray and value.shape == () and value.dtype.kind in "iuf":
+        return float(value)
+    return plain_real(value)
+
+
+def real_array(value):
+    """``value`` as a float ndarray if it holds real numbers (or booleans) only, else None.
+
+    ``numpy.asarray(value, dtype=float)`` would drop the imaginary part of a complex array (with
+    a mere warning) and read strings of digits as numbers; here complex numbers, strings, objects
+    and ragged lists are None.
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged lists, objects numpy cannot read
+        return None
+    return array.astype(float) if array.dtype.kind in "biuf" else None
 
 
 def _blocker(name, message):

@@ -81,13 +81,15 @@ def _terms_needed(answer):
         got = answer(x, tol)
         if got is None:
             return False, f"for x = {x:.4f} (|x| < 1) the series converges, so some number of terms suffices"
+        n = None
         try:
-            n = int(got) if float(got).is_integer() else None
+            if not isinstance(got, (bool, np.bool_, complex, np.complexfloating)):  # float() would read them
+                n = int(got) if float(got).is_integer() else None
         except OverflowError:  # an int beyond any float: more terms than any case needs
             n = int(got) if isinstance(got, numbers.Integral) else None
         except (TypeError, ValueError):
-            n = None
-        if isinstance(got, (bool, np.bool_)) or n is None:
+            pass
+        if n is None:
             return False, f"return a whole number of terms, got {got!r}"
         target = principal_factor(x).real
 
