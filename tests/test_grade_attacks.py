@@ -236,3 +236,41 @@ def test_an_answer_that_calls_the_library_for_the_exercise_fails(tmp_path, case)
     check, answer, params, source, text = BYPASSES[case]
     rows = graded(tmp_path, check, answer, params, source)
     assert rows[0].status == "FAIL" and text in rows[0].message, rows
+
+
+# ---------------------------------------------------------------- a record the grader had to cut short
+
+
+def test_an_answer_called_more_often_than_the_grader_records_is_not_taken_for_tampering(monkeypatch):
+    """A check may call the answer a number of times that depends on what it returns (modeq-riccati
+    integrates the answer's field: a field with sin(3e5 y) in its h**2 term takes 104,000 calls and
+    passes the self-check). The record keeps ``MAX_CALLS`` calls; the grader said the notebook had
+    changed igrlib's checks."""
+    monkeypatch.setattr(_replay, "MAX_CALLS", 20)
+
+    def check(answer):
+        return all(answer(float(k)) == k * k for k in range(30)), "squares"
+
+    recorder = _replay.Recorder(lambda x: x * x)
+    assert _evaluate(check, recorder)[0]
+    calls = _replay.decode_calls(json.loads(json.dumps(recorder.calls)))
+    status, message = _replay.verdict(check, calls, _evaluate)
+    assert status == "ERROR" and "more than 20 times" in message and "change" not in message, message
+
+
+# ---------------------------------------------------------------- the channel
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="grade.py: a 'ready' or a repeated 'start' on the channel resets the cell's deadline; it should "
+    "accept 'ready' once per process and a 'start' only for a cell or probe after the last one started",
+)
+def test_messages_on_the_channel_cannot_extend_a_cells_time_limit(tmp_path):
+    """A cell that sends the grader 'ready' every 0.3 s is never interrupted: it runs to the wall-clock
+    limit, and the exercise after it is not checked."""
+    from test_grade_verdict import CHANNEL
+
+    keep_alive = CHANNEL + "import time\nwhile True:\n    forge({'kind': 'ready'})\n    time.sleep(0.3)"
+    rows = graded(tmp_path, "demo-square", "square", "x", "def square(x):\n    return x * x", keep_alive, wall=5)
+    assert rows[0].status == "PASS", rows
