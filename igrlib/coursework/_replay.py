@@ -293,6 +293,11 @@ def replay(calls):
     def answer(*args, **kwargs):
         k = made[0]
         made[0] += 1
+        if k >= len(calls) >= MAX_CALLS:  # the Recorder keeps no more
+            raise ReplayError(
+                f"the check called your function more than {MAX_CALLS} times, more than the grader records "
+                "(a right answer needs far fewer calls)"
+            )
         if k >= len(calls):
             raise ReplayError(
                 f"the check needs the result of call {k + 1} of your function, but the notebook's process "
