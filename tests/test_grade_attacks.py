@@ -183,6 +183,15 @@ def test_a_right_real_part_with_an_imaginary_part_fails(name):
     assert not passed and ("real" in message or "whole number" in message), message
 
 
+def test_an_answer_that_overwrites_its_input_does_not_pass_the_grader(tmp_path):
+    """demo-square compared the answer with x**2 of the very array it handed the answer: zeroing x
+    and returning zeros passed, also in the grader (which replays changes made to array arguments).
+    The instructors' page offers this check as the example to copy."""
+    source = "def square(x):\n    x[:] = 0.0\n    return x.copy()"
+    rows = graded(tmp_path, "demo-square", "square", "x", source)
+    assert rows[0].status == "FAIL", rows
+
+
 def test_a_complex_answer_does_not_pass_the_grader(tmp_path):
     source = "def square(x):\n    return x * x + 1000j"
     rows = graded(tmp_path, "demo-square", "square", "x", source)
