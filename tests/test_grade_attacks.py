@@ -240,6 +240,20 @@ for _name, _expression in EIGENSOLVERS.items():
     )
 
 
+# gd is switched off, "count the steps ... not by running gradient descent": SGD with one batch is GD
+BYPASSES["steps-to-tol by sgd with one batch"] = (
+    "euler-steps-to-tol",
+    "steps_to_tol",
+    "lam, lr, tol",
+    "import math\n"
+    "def steps_to_tol(lam, lr, tol):\n"
+    "    if abs(1 - lr * lam) >= 1:\n"
+    "        return math.inf\n"
+    "    n = int(math.log(tol) / math.log(max(abs(1 - lr * lam), 1e-300))) + 2\n"
+    "    path = igr.sgd([igr.quadratic([[lam]])], [1.0], lr, n, rng=np.random.default_rng(0))\n"
+    "    return int(np.flatnonzero(np.abs(np.reshape(path, -1)) <= tol)[0])",
+    "igrlib.sgd is switched off",
+)
 # "from this formula, using igr.hessian and igr.d3": central differences of H H g, as the check
 # itself computes them, are no use of the formula
 BYPASSES["hhg-curl by finite differences"] = (
