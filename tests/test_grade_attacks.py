@@ -314,3 +314,38 @@ def test_messages_on_the_channel_cannot_extend_a_cells_time_limit(tmp_path):
     keep_alive = CHANNEL + "import time\nwhile True:\n    forge({'kind': 'ready'})\n    time.sleep(0.3)"
     rows = graded(tmp_path, "demo-square", "square", "x", "def square(x):\n    return x * x", keep_alive, wall=5)
     assert rows[0].status == "PASS", rows
+
+
+# ---------------------------------------------------------------- forged records that hold
+
+
+def _demo_record(x, **call):
+    """A record of one call of ``square`` on demo-square's input ``x``, with ``call``'s entries."""
+    return [{"args": _replay.fingerprint([x], {}), "callbacks": [], "after": [], **call}]
+
+
+FORGED = {
+    # exceptions the grader must not re-raise as such: an exit, an interrupt
+    "SystemExit replayed": (dict(raised={"ename": "SystemExit", "message": "", "line": 1}), "FAIL", "SystemExit"),
+    "KeyboardInterrupt replayed": (
+        dict(raised={"ename": "KeyboardInterrupt", "message": "", "line": 1}),
+        "FAIL",
+        "KeyboardInterrupt",
+    ),
+    # right values in another byte order: a claim of the right values, nothing more
+    "big-endian right values": (lambda x: dict(result=_replay.encode((x**2).astype(">f8"))), "PASS", "right"),
+    "right values as strings": (lambda x: dict(result=[f"{v!r}" for v in (x**2).tolist()]), "FAIL", "real numbers"),
+    "right values as complex": (lambda x: dict(result=_replay.encode(x**2 + 0j)), "FAIL", "real numbers"),
+    "a dict": (dict(result={"t": "dict", "k": [0], "v": [1.0]}), "FAIL", "real numbers"),
+    "a 0-d array": (dict(result=_replay.encode(np.array(1.0))), "FAIL", "same shape"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGED))
+def test_a_forged_record_claims_values_and_nothing_else(name):
+    entries, status, text = FORGED[name]
+    x = np.random.default_rng(7).normal(size=5)
+    record = _demo_record(x, **(entries(x) if callable(entries) else entries))
+    calls = _replay.decode_calls(json.loads(json.dumps(record)))
+    got = _replay.verdict(_registry()["demo-square"], calls, _evaluate)
+    assert got[0] == status and text in got[1], got
