@@ -98,10 +98,24 @@ def test_a_huge_number_of_terms_is_judged_without_building_the_series(tmp_path):
     assert "MemoryError" not in rows[0].message
 
 
+def test_a_number_too_long_to_print_is_a_fail_not_an_error(tmp_path):
+    """An int of 5,000 digits cannot be written as JSON (Python's 4,300-digit limit): the record
+    could not be sent, and the grader reported ERROR "the check raised ValueError"."""
+    source = "def terms_needed(x, tol):\n    return 10**5000"
+    rows = graded(tmp_path, "beyond-terms-needed", "terms_needed", "x, tol", source)
+    assert rows[0].status == "FAIL" and "cannot read" in rows[0].message, rows
+
+
 @pytest.mark.parametrize(
     "value, hint",
-    [(10**400, "already enough"), (1e300, "already enough"), (0, "error above tol"), (2.5, "whole number")],
-    ids=["10**400", "1e300", "0", "2.5"],
+    [
+        (10**400, "already enough"),
+        (10**5000, "already enough"),
+        (1e300, "already enough"),
+        (0, "error above tol"),
+        (2.5, "whole number"),
+    ],
+    ids=["10**400", "10**5000", "1e300", "0", "2.5"],
 )
 def test_terms_needed_with_absurd_numbers_gets_a_hint_not_a_crash(value, hint):
     check = _registry()["beyond-terms-needed"]
