@@ -32,6 +32,7 @@ __all__ = ["Recorder", "ReplayError", "decode_calls", "encode", "fingerprint", "
 
 MAX_DEPTH = 32  # nesting of lists, tuples and dicts in one value
 MAX_CALLS = 100_000  # recorded calls of the answer in one check
+MAX_INT_BITS = 13_000  # about 3,900 digits: Python reads and writes at most 4,300 as text (JSON)
 MAX_SHARED_HASH = 8  # keys of one dict that may share a hash: n such keys cost n**2 / 2 comparisons to insert
 
 
@@ -75,6 +76,8 @@ def encode(value, depth=0):
     of any of them (a float with a rigged ``__eq__``) is not plain data.
     """
     kind = type(value)
+    if kind is int and value.bit_length() > MAX_INT_BITS:
+        return {"t": "other", "v": "whole number of more than 3,900 digits"}
     if value is None or kind in (bool, int, float, str):
         return value
     if depth >= MAX_DEPTH:
