@@ -363,3 +363,13 @@ def test_a_forged_record_claims_values_and_nothing_else(name):
     calls = _replay.decode_calls(json.loads(json.dumps(record)))
     got = _replay.verdict(_registry()["demo-square"], calls, _evaluate)
     assert got[0] == status and text in got[1], got
+
+
+def test_an_int_beyond_the_floats_is_not_a_number_the_checks_can_compare():
+    """euler-steps-to-tol read 10**400 through plain_real, whose float() raised OverflowError: the
+    student was told "your code raised OverflowError" at a line of the check."""
+    from igrlib.coursework.checks import plain_real, real_number
+
+    assert plain_real(10**400) is None and real_number(-(10**400)) is None and plain_real(10**300) == 1e300
+    passed, message = _evaluate(_registry()["euler-steps-to-tol"], lambda lam, lr, tol: 10**400)
+    assert not passed and "raised" not in message, message
