@@ -107,9 +107,12 @@ def plain_real(value):
     """``value`` as a float if it is a plain real number, else None.
 
     Plain means ``int``, ``float`` or a numpy scalar of those kinds, exactly (no ``bool``, no
-    subclass): a class with a rigged ``__eq__`` or ``__float__`` is not a number here.
+    subclass): a class with a rigged ``__eq__`` or ``__float__`` is not a number here. Nor is an
+    int beyond the range of floats (``float()`` would raise ``OverflowError``).
     """
     kind = type(value)
+    if kind is int and abs(value) > sys.float_info.max:
+        return None
     if kind in (int, float) or (
         kind.__module__ == "numpy" and isinstance(value, (numbers.Real,)) and not isinstance(value, (bool, np.bool_))
     ):
