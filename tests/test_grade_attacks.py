@@ -373,3 +373,19 @@ def test_an_int_beyond_the_floats_is_not_a_number_the_checks_can_compare():
     assert plain_real(10**400) is None and real_number(-(10**400)) is None and plain_real(10**300) == 1e300
     passed, message = _evaluate(_registry()["euler-steps-to-tol"], lambda lam, lr, tol: 10**400)
     assert not passed and "raised" not in message, message
+
+
+def test_hidden_checks_run_the_answer_with_the_exercises_routines_switched_off(tmp_path):
+    """An instructor's hidden check ran the answer unguarded: the answer that calls igr.gradient_flow,
+    refused by the public penalty-flow-end, passed hidden:penalty-flow-end."""
+    extra = (
+        "import numpy as np\n"
+        "@register('penalty-flow-end')\n"
+        "def _(answer):\n"
+        "    got = answer(np.array([1.5, 0.5]), 1.0, 1.0)\n"
+        "    return bool(abs(got[0] * got[1] - 1.0) < 1e-6), 'on the hyperbola'\n"
+    )
+    source = BYPASSES["penalty-flow-end by gradient_flow"][3]
+    rows = graded(tmp_path, "penalty-flow-end", "flow_end", "theta0, x, y", source, extra=extra)
+    assert [r[:2] for r in rows] == [("penalty-flow-end", "FAIL"), ("hidden:penalty-flow-end", "FAIL")], rows
+    assert "igrlib.gradient_flow is switched off" in rows[1].message, rows
