@@ -7,6 +7,7 @@ by :func:`igrlib.coursework.grade.grade` exactly as ``python -m igrlib.coursewor
 
 import base64
 import json
+import pathlib
 
 import nbformat
 import numpy as np
@@ -144,7 +145,6 @@ def _solution(chapter_file, name):
     """The book's solution function ``name`` of ``chapter_file`` (its imports and definitions only)."""
     import ast
     import math
-    import pathlib
 
     import igrlib as igr
     from igrlib.coursework.student import find_exercises
@@ -389,3 +389,43 @@ def test_hidden_checks_run_the_answer_with_the_exercises_routines_switched_off(t
     rows = graded(tmp_path, "penalty-flow-end", "flow_end", "theta0, x, y", source, extra=extra)
     assert [r[:2] for r in rows] == [("penalty-flow-end", "FAIL"), ("hidden:penalty-flow-end", "FAIL")], rows
     assert "igrlib.gradient_flow is switched off" in rows[1].message, rows
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="grade.py: without --sandbox a submission can write into the grader's Python environment; a .pth "
+    "file there runs at the start of every later submission's process. Run the process with -S and an explicit "
+    "sys.path, check the environment is unchanged before each submission, or make the sandbox the default",
+)
+def test_a_file_planted_in_the_graders_environment_does_not_reach_the_next_submission(tmp_path):
+    """Submission A writes a .pth file into site-packages; the process grading submission B runs it
+    at start-up (here it only exits, so B gets ERROR; it could as well rewrite B's record)."""
+    import sysconfig
+    import uuid
+
+    from igrlib.coursework.grade import main
+
+    tag = uuid.uuid4().hex
+    planted = pathlib.Path(sysconfig.get_paths()["purelib"]) / f"zz_igrlib_attack_{tag}.pth"
+    # acts only in the process grading a submission that carries the tag (tests run in parallel)
+    payload = (
+        "import os; os.path.exists('submission.ipynb') "
+        f"and '{tag}' in open('submission.ipynb').read() and os._exit(3)"
+    )
+    plant = f"import pathlib\npathlib.Path({str(planted)!r}).write_text({payload + chr(10)!r})"
+    reference, a, b = (tmp_path / name for name in ("reference", "a", "b"))
+    for folder in (reference, a, b):
+        folder.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x"), reference / "ch.ipynb")
+    solved = "def square(x):\n    return x * x"
+    nbformat.write(chapter("demo-square", "square", "x", solved, plant), a / "ch.ipynb")
+    nbformat.write(chapter("demo-square", "square", "x", solved, f"# {tag}"), b / "ch.ipynb")
+    grades = tmp_path / "grades.csv"
+    try:
+        main([str(a / "ch.ipynb"), str(b / "ch.ipynb"), "--reference", str(reference), "--csv", str(grades)])
+    finally:
+        was_planted = planted.exists()
+        planted.unlink(missing_ok=True)
+    assert was_planted, "the attack did not run"
+    rows = grades.read_text().splitlines()
+    assert any(r.startswith(str(b / "ch.ipynb")) and ",demo-square,PASS," in r for r in rows), rows
