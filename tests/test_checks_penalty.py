@@ -22,7 +22,7 @@ def flow_end(theta0, x, y):
     return np.array([p / b, b])
 
 
-def integrated(theta0, x, y):  # allowed: the exercise asks for the closed form, the check cannot tell
+def integrated(theta0, x, y):  # the exercise asks for the end point "without integrating": switched off
     return igr.gradient_flow(igr.two_param(x, y), theta0, [0.0, 400.0 / x**2])[-1]
 
 
@@ -55,9 +55,9 @@ def test_flow_end_solution_passes():
     assert passed, message
 
 
-def test_flow_end_integrated_flow_passes():
+def test_flow_end_integrated_flow_is_switched_off():
     passed, message = run_check("penalty-flow-end", integrated)
-    assert passed, message
+    assert not passed and "igrlib.gradient_flow is switched off" in message, message
 
 
 @pytest.mark.parametrize(

@@ -72,8 +72,10 @@ def _main():
             )
             continue
         try:  # the student's code may have broken anything here; the grader judges what comes back
-            fn = (hidden if name.startswith("hidden:") else checks._registry()).get(name.removeprefix("hidden:"))
-            without, why = getattr(fn, "without", ()), getattr(fn, "why", checks.WHY)
+            public = checks._registry().get(name.removeprefix("hidden:"))
+            fn = hidden.get(name.removeprefix("hidden:")) if name.startswith("hidden:") else public
+            # a hidden check runs the answer with the routines its exercise switches off, as the public one
+            without, why = getattr(public, "without", ()), getattr(public, "why", checks.WHY)
             answer = checks._guarded(value, without, why) if callable(value) else _NotCallable(value)
             recorder = _replay.Recorder(answer)
             with checks.seeded([*job["seed"], index]):

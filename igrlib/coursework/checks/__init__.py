@@ -33,7 +33,16 @@ import types
 
 import numpy as np
 
-__all__ = ["check", "register", "available_checks", "CheckResult", "fresh_rng", "plain_real"]
+__all__ = [
+    "check",
+    "register",
+    "available_checks",
+    "CheckResult",
+    "fresh_rng",
+    "plain_real",
+    "real_number",
+    "real_array",
+]
 
 
 # Code in these directories is not the student's: igrlib itself, the standard library and the
@@ -98,14 +107,43 @@ def plain_real(value):
     """``value`` as a float if it is a plain real number, else None.
 
     Plain means ``int``, ``float`` or a numpy scalar of those kinds, exactly (no ``bool``, no
-    subclass): a class with a rigged ``__eq__`` or ``__float__`` is not a number here.
+    subclass): a class with a rigged ``__eq__`` or ``__float__`` is not a number here. Nor is an
+    int beyond the range of floats (``float()`` would raise ``OverflowError``).
     """
     kind = type(value)
+    if kind is int and abs(value) > sys.float_info.max:
+        return None
     if kind in (int, float) or (
         kind.__module__ == "numpy" and isinstance(value, (numbers.Real,)) and not isinstance(value, (bool, np.bool_))
     ):
         return float(value)
     return None
+
+
+def real_number(value):
+    """``value`` as a float if it is one real number, else None.
+
+    One real number is a plain real (see :func:`plain_real`) or a numpy array of shape ``()``
+    holding an integer or a float. ``float()`` itself would take the real part of a numpy complex
+    number (with a mere warning), a string of digits, or ``True``; here they are None.
+    """
+    if type(value) is np.ndarray and value.shape == () and value.dtype.kind in "iuf":
+        return float(value)
+    return plain_real(value)
+
+
+def real_array(value):
+    """``value`` as a float ndarray if it holds real numbers (or booleans) only, else None.
+
+    ``numpy.asarray(value, dtype=float)`` would drop the imaginary part of a complex array (with
+    a mere warning) and read strings of digits as numbers; here complex numbers, strings, objects
+    and ragged lists are None.
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged lists, objects numpy cannot read
+        return None
+    return array.astype(float) if array.dtype.kind in "biuf" else None
 
 
 def _blocker(name, message):

@@ -26,7 +26,15 @@ def _error_constant_cases(rng):
 
 @register(
     "euler-error-constant",
-    without=("igrlib.gd", "igrlib.gradient_flow", "igrlib.heavy_ball", "igrlib.train", "igrlib.modified_flow"),
+    without=(
+        "igrlib.gd",
+        "igrlib.gradient_flow",
+        "igrlib.heavy_ball",
+        "igrlib.sgd",
+        "igrlib.sam",
+        "igrlib.train",
+        "igrlib.modified_flow",
+    ),
     why="derive the constant from the closed form of the iterates, not measure it by running GD or the flow",
 )
 def _error_constant(answer):
@@ -74,7 +82,7 @@ def _first_step_below(lam, lr, tol):
 
 @register(
     "euler-steps-to-tol",
-    without=("igrlib.gd", "igrlib.heavy_ball", "igrlib.train"),
+    without=("igrlib.gd", "igrlib.heavy_ball", "igrlib.sgd", "igrlib.sam", "igrlib.train"),  # SGD on one batch is GD
     why="count the steps from the factor 1 - h lam of each step, not by running gradient descent",
 )
 def _steps_to_tol(answer):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fresh_rng, register
+from . import fresh_rng, real_array, real_number, register
 
 __all__ = []
 
@@ -41,9 +41,16 @@ def _psd_problems():
         "numpy.linalg.eigvals",
         "numpy.linalg.eigvalsh",
         "numpy.linalg.svd",
+        "scipy.linalg.eig",
         "scipy.linalg.eigh",
+        "scipy.linalg.eigvals",
         "scipy.linalg.eigvalsh",
+        "scipy.linalg.schur",
+        "scipy.linalg.svd",
+        "scipy.linalg.svdvals",
+        "scipy.sparse.linalg.eigs",
         "scipy.sparse.linalg.eigsh",
+        "scipy.sparse.linalg.svds",
     ),
     why="find the largest eigenvalue from Hessian-vector products alone, not with an eigensolver",
 )
@@ -61,7 +68,9 @@ def _power_iteration(answer):
         got = answer(hvp, v0.copy(), 200)
         if np.ndim(got) != 0:
             return False, f"return one number, the eigenvalue estimate; got an array of shape {np.shape(got)}"
-        got = float(got)
+        got = real_number(got)
+        if got is None:
+            return False, "return one real number (a float), the eigenvalue estimate"
         want = float(np.linalg.eigvalsh(A)[-1])
         if not calls:
             return False, "your function never called hvp; the Hessian is only available through products H v"
@@ -117,7 +126,9 @@ def _crossing_time(answer):
         got = answer(t.copy(), loss[i].copy(), float(targets[i]))
         if np.ndim(got) != 0:
             return False, f"for one history of shape ({t.size},) return one number; got shape {np.shape(got)}"
-        got = float(got)
+        got = real_number(got)
+        if got is None:
+            return False, "return one real number (a float): the time, or NaN"
         if np.isnan(want[i]):
             if not np.isnan(got):
                 return False, (
@@ -134,13 +145,18 @@ def _crossing_time(answer):
     stack = loss[:6].reshape(2, 3, t.size)
     common = 0.5
     rows = [answer(t.copy(), row.copy(), common) for row in stack.reshape(-1, t.size)]
+    for row in rows:  # before any comparison: arrays here would be broadcast against the stack's times
+        if np.ndim(row) != 0:
+            return False, f"for one history of shape ({t.size},) return one number; got shape {np.shape(row)}"
+        if real_number(row) is None:
+            return False, "return one real number (a float): the time, or NaN"
     got = answer(t.copy(), stack.copy(), common)
-    if np.shape(got) != (2, 3):
+    got = real_array(got)
+    if got is None or got.shape != (2, 3):
         return False, (
-            f"for loss of shape (2, 3, {t.size}) return shape (2, 3), one time per history; got {np.shape(got)}"
+            f"for loss of shape (2, 3, {t.size}) return real numbers of shape (2, 3), one time per history; "
+            f"got {'shape ' + str(got.shape) if got is not None else 'no real numbers'}"
         )
-    if not np.allclose(
-        np.asarray(got, dtype=float).ravel(), np.asarray(rows, dtype=float), rtol=0, atol=1e-12, equal_nan=True
-    ):
+    if not np.allclose(got.ravel(), [real_number(r) for r in rows], rtol=0, atol=1e-12, equal_nan=True):
         return False, "a stack of histories must give, row by row, the same times as one history at a time"
     return True, "your crossing times are right on twelve histories, six of them fresh random ones"

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...flow import gradient_flow
 from ...losses import two_param
-from . import register
+from . import real_array, real_number, register
 
 __all__ = []
 
@@ -23,7 +23,16 @@ def _sharpness_at_minimum(a, b, x):
     return x**2 * (a**2 + b**2)
 
 
-@register("penalty-flow-end")
+@register(
+    "penalty-flow-end",
+    without=(
+        "igrlib.gradient_flow",
+        "igrlib.modified_flow",
+        "scipy.integrate.solve_ivp",
+        "scipy.integrate.odeint",
+    ),
+    why="find the end point from the imbalance a^2 - b^2 that the flow keeps, not by integrating the flow",
+)
 def _flow_end(answer):
     rng = np.random.default_rng(404)
     for _ in range(6):
@@ -33,9 +42,11 @@ def _flow_end(answer):
         while abs(abs(theta0[0]) - abs(theta0[1])) < 0.3:  # a clear imbalance, the flow avoids the saddle
             theta0 = rng.uniform(-2.5, 2.5, size=2)
         theta_in = theta0.copy()
-        got = np.asarray(answer(theta_in, x, y), dtype=float)
+        got = real_array(answer(theta_in, x, y))
         if not np.array_equal(theta_in, theta0):
             return False, "your function changed its input theta0 in place; work on a copy"
+        if got is None:
+            return False, "return the end point (a, b) as real numbers (floats), shape (2,)"
         if got.shape != (2,):
             return False, f"return the end point (a, b), shape (2,); got shape {got.shape}"
         if not np.all(np.isfinite(got)):
@@ -82,9 +93,11 @@ def _stable_arc(answer):
         if got is None:
             return False, f"for lr = {lr:.4g}, x = {x:.4g}, y = {y:.4g} some minima are stable, but you returned None"
         try:
-            a_lo, a_hi = (float(v) for v in got)
-        except (TypeError, ValueError):
-            return False, f"return a pair (a_lo, a_hi) of numbers, or None; got {got!r}"
+            a_lo, a_hi = (real_number(v) for v in got)
+        except (TypeError, ValueError):  # not a pair
+            a_lo = a_hi = None
+        if a_lo is None or a_hi is None:
+            return False, f"return a pair (a_lo, a_hi) of real numbers, or None; got {got!r}"
         if not (0 < a_lo < a_hi < np.inf):
             return False, f"expected 0 < a_lo < a_hi (finite); got ({a_lo:.6g}, {a_hi:.6g})"
         b_lo, b_hi = y / (a_lo * x), y / (a_hi * x)

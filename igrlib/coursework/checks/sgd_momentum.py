@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...losses import himmelblau, hvp, least_squares, two_param
-from . import register
+from . import real_array, real_number, register
 
 __all__ = []
 
@@ -38,9 +38,11 @@ def _flood_pair(answer):
         lam = float(np.abs(np.linalg.eigvalsh(np.array([hvp(loss, theta, e) for e in np.eye(2)]))).max())
         hs = np.array([0.02, 0.01, 0.005]) / lam
         theta_in = theta.copy()
-        got = [np.asarray(answer(loss, theta_in, h), dtype=float) for h in hs]
+        got = [real_array(answer(loss, theta_in, h)) for h in hs]
         if not np.array_equal(theta_in, theta):
             return False, "your function changed theta in place; work on a copy"
+        if any(x is None for x in got):
+            return False, f"return the new point as real numbers (floats), shape {theta.shape}"
         if any(x.shape != theta.shape for x in got):
             return False, f"return the new point, shape {theta.shape}"
         for h, x in zip(hs, got, strict=True):
@@ -95,7 +97,9 @@ def _sgd_extra_penalty(answer):
             return False, "your function changed theta in place; work on a copy"
         if np.ndim(got) != 0:
             return False, f"return one number, got shape {np.shape(got)}"
-        got = float(got)
+        got = real_number(got)
+        if got is None:
+            return False, "return one real number (a float)"
         want = _extra_penalty(losses, theta, lr)
         gs = np.array([L.grad(theta) for L in losses])
         if np.isclose(got, lr / (4 * m) * float(np.sum(gs**2)), rtol=1e-9):

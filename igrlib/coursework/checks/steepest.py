@@ -13,7 +13,7 @@ import numpy as np
 
 from ...flow import gradient_flow
 from ...losses import Loss, himmelblau, quadratic, rosenbrock
-from . import register
+from . import real_array, real_number, register
 
 __all__ = []
 
@@ -69,9 +69,11 @@ def _quadratic_cases():
 def _quadratic_flow(answer):
     for what, A, b, theta0, t in _quadratic_cases():
         inputs = [A.copy(), b.copy(), theta0.copy(), t.copy()]
-        got = np.asarray(answer(*inputs), dtype=float)
+        got = real_array(answer(*inputs))
         if any(not np.array_equal(x, y) for x, y in zip(inputs, (A, b, theta0, t))):
             return False, "your function changed one of its inputs; work on copies"
+        if got is None:
+            return False, f"for {what} return an array of real numbers (floats), one row per time"
         want_shape = (t.size, theta0.size)
         if got.shape != want_shape:
             return False, f"for {what} and {t.size} times, return shape {want_shape}, one row per time; got {got.shape}"
@@ -109,7 +111,9 @@ def _dissipation(answer):
         got = answer(hidden, theta0.copy(), T)
         if np.ndim(got) != 0:
             return False, f"return one number, the integral; got an array of shape {np.shape(got)}"
-        got = float(got)
+        got = real_number(got)
+        if got is None:
+            return False, "return one real number (a float), the integral"
         if not math.isfinite(got):
             return False, f"on {what} your integral is {got}"
         if got < 0:
