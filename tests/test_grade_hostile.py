@@ -1,0 +1,118 @@
+"""Attacks on the grader and the student edition that once succeeded, each rebuilt from a small
+notebook made here; every test asserts the behaviour an instructor needs."""
+
+import json
+import pathlib
+
+import nbformat
+import pytest
+from test_grade import SOLVED, TIMEOUT, with_stub, write
+from test_student import demo_notebook
+
+from igrlib.coursework.grade import NOTEBOOK, grade, main, reference_chapters, sandbox_available
+from igrlib.coursework.student import student_edition
+
+sandboxed = pytest.mark.skipif(
+    not sandbox_available(),
+    reason="unshare with user namespaces is not available, or the environment lives under /tmp",
+)
+
+
+@pytest.fixture
+def chapters(tmp_path):
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    nbformat.write(demo_notebook(), ref / "demo.ipynb")
+    return reference_chapters(ref)
+
+
+# ---------------------------------------------------------------- the sandbox
+
+
+@sandboxed
+def test_the_sandbox_cannot_be_remounted_writable(tmp_path, chapters):
+    """Root in its own user namespace, the submission once remounted / read-write and wrote
+    the files the sandbox promises to protect (other submissions, igrlib, the grades)."""
+    probe_file = pathlib.Path(__file__).resolve().parent / ".sandbox-remount-probe"
+    attack = (
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "status = open('/proc/self/status').read()\n"
+        "assert status.split('CapEff:')[1].split()[0] == '0000000000000000', 'capabilities kept'\n"
+        "assert libc.mount(b'none', b'/', None, 32 | 4096, None) != 0  # MS_REMOUNT | MS_BIND, read-write\n"
+        f"try:\n    open({str(probe_file)!r}, 'w').write('written')\nexcept OSError:\n    pass\n"
+        "else:\n    raise AssertionError('wrote outside /tmp')"
+    )
+    try:
+        path = write(tmp_path, "demo.ipynb", with_stub(SOLVED, attack))
+        rows = grade(path, chapters=chapters, timeout=5, sandbox=True)
+        assert not probe_file.exists()
+    finally:
+        probe_file.unlink(missing_ok=True)
+    assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
+
+
+@sandboxed
+def test_the_sandbox_delivers_the_interrupt(tmp_path, chapters):
+    """Under --sandbox the interrupt went to ``unshare``, which does not pass it on: every endless
+    loop was reported as "ignored the interrupt" and cost a restart (five gave up the notebook)."""
+    loops = ["while True:\n    pass"] * 5
+    nb = with_stub("def square(x):\n    while True:\n        pass", *loops)
+    rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=1, sandbox=True)
+    assert rows[0][:2] == ("demo-square", "TIMEOUT") and "ignored" not in rows[0].message, rows
+    notes = [r for r in rows if r.exercise == NOTEBOOK]
+    assert [r.status for r in notes] == ["TIMEOUT"] * 6, rows
+    assert not [r for r in notes if "ignored" in r.message or "gave up" in r.message], rows
+
+
+# ---------------------------------------------------------------- points from the reference
+
+
+@pytest.mark.parametrize("points", [-1, "3", float("nan"), float("inf"), True, None, [1]])
+def test_points_that_are_not_a_nonnegative_number_are_refused(tmp_path, capsys, points):
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    nb = demo_notebook()
+    nb.metadata["igrlib"] = {"points": {"demo-square": points}}
+    (ref / "demo.ipynb").write_text(json.dumps(nb))  # nbformat.write would refuse NaN
+    with pytest.raises(ValueError, match="demo-square"):
+        reference_chapters(ref)
+    sub = write(tmp_path, "demo.ipynb", with_stub(SOLVED))
+    with pytest.raises(SystemExit):
+        main([str(sub), "--reference", str(ref), "--timeout", str(TIMEOUT)])
+    assert "--reference" in capsys.readouterr().err
+
+
+def test_points_for_no_exercise_are_refused(tmp_path):
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    nb = demo_notebook()
+    nb.metadata["igrlib"] = {"points": {"demo-sqaure": 2}}  # a typo would silently give 1 point
+    nbformat.write(nb, ref / "demo.ipynb")
+    with pytest.raises(ValueError, match="demo-sqaure"):
+        reference_chapters(ref)
+
+
+# ---------------------------------------------------------------- the student edition
+
+
+@pytest.mark.parametrize(
+    "directive",
+    [
+        "```{Solution} ex-demo-square\nSECRET\n```",
+        ":::{SOLUTION} ex-demo-square\nSECRET\n:::",
+        "  ````  {solution} ex-demo-square\nSECRET\n````",
+        "```{Solution-Start} ex-demo-square\n```\nSECRET\n```{Solution-End}\n```",
+        "```{eval-rst}\n.. solution:: ex-demo-square\n\n   SECRET\n```",
+    ],
+)
+def test_solution_directives_of_any_case_never_reach_students(directive):
+    """Sphinx reads directive names case-blind, so ``{Solution}`` is a solution in the book."""
+    nb = demo_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(directive))  # no 'solution' tag
+    try:
+        out = student_edition(nb)
+    except ValueError as exc:  # refusing is correct too
+        assert "solution" in str(exc)
+    else:
+        assert "SECRET" not in json.dumps(out)
