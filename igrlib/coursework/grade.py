@@ -158,11 +158,17 @@ def hidden_by_sandbox():
     return sorted(p for p in needed if os.path.join(os.path.realpath(p), "").startswith(tmp))
 
 
+_DROP_CAPABILITIES = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
+
+
 def sandbox_available():
-    """Whether ``--sandbox`` works here (unprivileged user, network, pid and mount namespaces)."""
-    if shutil.which("unshare") is None or hidden_by_sandbox():
+    """Whether ``--sandbox`` works here (unprivileged user, network, pid and mount namespaces, and
+    ``setpriv`` to drop capabilities)."""
+    if shutil.which("unshare") is None or shutil.which("setpriv") is None or hidden_by_sandbox():
         return False
-    probe = subprocess.run(["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "true"], capture_output=True)
+    probe = subprocess.run(
+        ["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", *_DROP_CAPABILITIES, "true"], capture_output=True
+    )
     return probe.returncode == 0
 
 
@@ -171,13 +177,17 @@ def _command(sandbox):
     if not sandbox:
         return runner
     # new user, network, pid and mount namespaces: no network, only its own processes in /proc
-    # (all killed with it), every file system read-only but an empty private /tmp, its working folder
+    # (all killed with it), every file system read-only but an empty private /tmp, its working folder;
+    # then every capability is dropped, or the submission (root in its namespace) could remount
+    # the file systems read-write
     script = (
         'for m in $(findmnt -rn -o TARGET); do mount -o remount,bind,ro "$m" 2>/dev/null; done; '
         "mount -t tmpfs -o size=256m none /tmp && mkdir /tmp/work && cd /tmp/work && "
-        'export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && exec "$@"'
+        "export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && "
+        'exec "$@"'
     )
-    return ["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "--kill-child", "sh", "-c", script, "sh", *runner]
+    namespaces = ["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "--kill-child"]
+    return [*namespaces, "sh", "-c", script, "sh", *_DROP_CAPABILITIES, *runner]
 
 
 def _copy_font_cache(target):
