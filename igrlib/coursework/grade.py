@@ -255,8 +255,10 @@ class _Run:
                 self.buffer += chunk
 
     def interrupt(self):
+        # the whole process group: under --sandbox ``self.proc`` is ``unshare``, which blocks SIGINT
+        # and does not pass it on; the runner is in its group
         try:
-            os.kill(self.proc.pid, signal.SIGINT)
+            os.killpg(self.proc.pid, signal.SIGINT)
         except ProcessLookupError:
             pass
 
