@@ -35,6 +35,7 @@ import argparse
 import csv
 import hashlib
 import json
+import math
 import os
 import pathlib
 import secrets
@@ -100,7 +101,23 @@ def reference_chapters(reference):
     folder = pathlib.Path(reference)
     if not folder.is_dir():
         raise ValueError(f"--reference {reference!r} is not a folder of chapter notebooks")
-    return {p.name: nbformat.read(p, as_version=4) for p in sorted(folder.glob("*.ipynb"))}
+    chapters = {p.name: nbformat.read(p, as_version=4) for p in sorted(folder.glob("*.ipynb"))}
+    for name, nb in chapters.items():
+        _check_points(nb, f"--reference {reference!r}: {name}")
+    return chapters
+
+
+def _check_points(nb, where):
+    """Raise ValueError unless ``metadata.igrlib.points`` maps exercises of ``nb`` to finite numbers >= 0."""
+    points = nb.get("metadata", {}).get("igrlib", {}).get("points", {})
+    if not isinstance(points, dict):
+        raise ValueError(f"{where}: metadata.igrlib.points must map check names to points, not {points!r}")
+    checks_here = {e["check"] for e in find_exercises(nb)}
+    for check, value in points.items():
+        if check not in checks_here:
+            raise ValueError(f"{where}: metadata.igrlib.points names {check!r}, which is no exercise of the chapter")
+        if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{where}: the points of {check!r} must be a finite number >= 0, not {value!r}")
 
 
 def exercise_list(nb):
