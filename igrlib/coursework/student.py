@@ -109,7 +109,10 @@ def check_stub_matches_solution(exercise):
         raise ValueError(f"the stub of exercise {name!r} must raise NotImplementedError")
 
 
-_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{(solution|solution-start|solution-end)\}")
+# Sphinx reads directive names case-blind: ``{Solution}`` is a solution too
+_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{(solution|solution-start|solution-end)\}", re.IGNORECASE)
+# what may still be a solution after the cut: a directive in any case, or in reStructuredText (eval-rst)
+_LEAK = re.compile(r"\{solution|\.\.\s+solution(-start|-end)?\s*::", re.IGNORECASE)
 
 
 def _strip_solutions(cells):
@@ -131,7 +134,7 @@ def _strip_solutions(cells):
                 continue
             match = _FENCE.match(line)
             if match:
-                fence, kind = match.group(1), match.group(2)
+                fence, kind = match.group(1), match.group(2).lower()
                 inside = {"solution-start": True, "solution-end": False}.get(kind, inside)
                 continue
             if not inside:
@@ -153,7 +156,7 @@ def student_edition(nb, chapter=None):
     """
     out = copy.deepcopy(nb)
     out["cells"] = _strip_solutions([c for c in out["cells"] if SOLUTION_TAG not in _tags(c)])
-    leaks = [i for i, c in enumerate(out["cells"]) if "{solution" in _source(c)]
+    leaks = [i for i, c in enumerate(out["cells"]) if _LEAK.search(_source(c))]
     if leaks:
         raise ValueError(f"the student edition would still contain a solution directive in cell(s) {leaks}")
     for cell in out["cells"]:
