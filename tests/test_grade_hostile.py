@@ -2,6 +2,7 @@
 notebook made here; every test asserts the behaviour an instructor needs."""
 
 import json
+import os
 import pathlib
 
 import nbformat
@@ -116,3 +117,36 @@ def test_solution_directives_of_any_case_never_reach_students(directive):
         assert "solution" in str(exc)
     else:
         assert "SECRET" not in json.dumps(out)
+
+
+# ---------------------------------------------------------------- attacks that fail (kept cheap)
+
+
+def _running(marker):
+    """Processes whose command line contains ``marker``."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("sandbox", [False, pytest.param(True, marks=sandboxed)], ids=["plain", "sandbox"])
+def test_no_daemon_survives_its_submission(tmp_path, chapters, sandbox):
+    """Double fork through a shell, a new session, SIGHUP ignored: killed before the grade returns."""
+    marker = f"61.{os.getpid()}"
+    daemon = f"import subprocess\nsubprocess.run('nohup setsid sleep {marker} >/dev/null 2>&1 &', shell=True)"
+    path = write(tmp_path, "demo.ipynb", with_stub(SOLVED, daemon))
+    rows = grade(path, chapters=chapters, timeout=5, sandbox=sandbox)
+    assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
+    assert _running(marker) == []
+
+
+@sandboxed
+def test_a_sandboxed_submission_cannot_signal_the_grader(tmp_path, chapters):
+    attack = "import os, signal\nassert os.getppid() == 0\nos.kill(-1, signal.SIGKILL)"
+    rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, attack)), chapters=chapters, timeout=5, sandbox=True)
+    assert rows[0][:2] == ("demo-square", "PASS"), rows  # the grader is alive and graded the rest
