@@ -150,3 +150,15 @@ def test_a_sandboxed_submission_cannot_signal_the_grader(tmp_path, chapters):
     attack = "import os, signal\nassert os.getppid() == 0\nos.kill(-1, signal.SIGKILL)"
     rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, attack)), chapters=chapters, timeout=5, sandbox=True)
     assert rows[0][:2] == ("demo-square", "PASS"), rows  # the grader is alive and graded the rest
+
+
+def test_a_timed_out_cell_is_not_run_again_after_a_restart(tmp_path, chapters):
+    """A cell that answered its interrupt ran again, to its time limit again, after every restart
+    a later cell caused: each restart cost every earlier timeout once more."""
+    counted = "open('runs', 'a').write('x')\nwhile True:\n    pass"
+    deaf = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    count = "assert open('runs').read() == 'x', open('runs').read()"
+    nb = with_stub(SOLVED, counted, deaf, count)
+    rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=0.5)
+    assert [r[:2] for r in rows] == [("demo-square", "PASS"), (NOTEBOOK, "TIMEOUT"), (NOTEBOOK, "TIMEOUT")], rows
+    assert "cell 2" in rows[1].message and "cell 3" in rows[2].message and "ignored" in rows[2].message
