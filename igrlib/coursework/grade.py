@@ -14,8 +14,8 @@ verdict is made here, in the grader's process, by its own copy of the check
 replaying that record (:mod:`igrlib.coursework._replay`): nothing the
 submission's code does can reach it. A cell past ``--timeout`` is
 interrupted; if the interrupt is not answered within a few seconds the process
-group is killed, the cell skipped and the rest re-run (at most
-``MAX_RESTARTS`` times); ``--wall`` caps a whole submission. Anything the
+group is killed, the cell skipped and the rest re-run, without the cells that
+already ran out of time (at most ``MAX_RESTARTS`` times); ``--wall`` caps a whole submission. Anything the
 submission left running is killed before the next one starts. Each
 submission's rows are written to the CSV as soon as it is graded; the files are
 re-hashed at the end.
@@ -456,6 +456,8 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
                 )
             else:
                 verdicts[index] = ("KERNEL DIED", "the process died while checking this exercise")
+        # a cell that ran out of time would only do so again: the restart skips it too
+        skip.update(i for i, (ename, _) in cells_ended.items() if ename == "TIMEOUT")
     rows.append(
         Row(NOTEBOOK, "ERROR", 0, 0, f"gave up after {MAX_RESTARTS} restarts; the remaining exercises were not run")
     )
