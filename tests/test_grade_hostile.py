@@ -162,3 +162,26 @@ def test_a_timed_out_cell_is_not_run_again_after_a_restart(tmp_path, chapters):
     rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=0.5)
     assert [r[:2] for r in rows] == [("demo-square", "PASS"), (NOTEBOOK, "TIMEOUT"), (NOTEBOOK, "TIMEOUT")], rows
     assert "cell 2" in rows[1].message and "cell 3" in rows[2].message and "ignored" in rows[2].message
+
+
+@sandboxed
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a file system")
+def test_the_sandbox_protects_a_mount_point_with_a_space(tmp_path, chapters):
+    """``findmnt -r`` writes a space as ``\\x20``: ``mount -o remount`` failed on that name and the
+    file system stayed writable in the sandbox."""
+    import subprocess
+
+    point = pathlib.Path(__file__).resolve().parent / ".sandbox probe mount"
+    point.mkdir(exist_ok=True)
+    try:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none", str(point)]).returncode:
+            pytest.skip("cannot mount a tmpfs here")
+        target = str(point / "x")
+        attack = f"try:\n    open({target!r}, 'w')\nexcept OSError:\n    pass\nelse:\n    raise AssertionError"
+        path = write(tmp_path, "demo.ipynb", with_stub(SOLVED, attack))
+        rows = grade(path, chapters=chapters, timeout=5, sandbox=True)
+        assert not (point / "x").exists()
+        assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
+    finally:
+        subprocess.run(["umount", str(point)], capture_output=True)
+        point.rmdir()
