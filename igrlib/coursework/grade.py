@@ -198,7 +198,8 @@ def _command(sandbox):
     # then every capability is dropped, or the submission (root in its namespace) could remount
     # the file systems read-write
     script = (
-        'for m in $(findmnt -rn -o TARGET); do mount -o remount,bind,ro "$m" 2>/dev/null; done; '
+        # one mount point a line, unescaped (-r would write a space as \x20, a name mount cannot find)
+        'findmnt -ln -o TARGET | while IFS= read -r m; do mount -o remount,bind,ro "$m" 2>/dev/null; done; '
         "mount -t tmpfs -o size=256m none /tmp && mkdir /tmp/work && cd /tmp/work && "
         "export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && "
         'exec "$@"'
