@@ -185,3 +185,27 @@ def test_the_sandbox_protects_a_mount_point_with_a_space(tmp_path, chapters):
     finally:
         subprocess.run(["umount", str(point)], capture_output=True)
         point.rmdir()
+
+
+@sandboxed
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a socket in /run")
+def test_the_sandbox_cannot_reach_a_unix_socket_in_run(tmp_path, chapters):
+    """A new network namespace has no TCP/IP, but a Unix socket on the host's file systems
+    (``/run/docker.sock``, the D-Bus bus) is reached by path: a read-only mount does not stop it."""
+    import socket
+
+    path = pathlib.Path(f"/run/igrlib-test-{os.getpid()}.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(1)
+    server.setblocking(False)
+    attack = f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({str(path)!r})\ns.sendall(b'out')"
+    try:
+        path_nb = write(tmp_path, "demo.ipynb", with_stub(SOLVED, attack))
+        rows = grade(path_nb, chapters=chapters, timeout=5, sandbox=True)
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    finally:
+        server.close()
+        path.unlink()
+    assert rows[0][:2] == ("demo-square", "PASS") and "cell 2 raised" in rows[1].message, rows
