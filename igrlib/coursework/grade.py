@@ -165,14 +165,14 @@ def _limits():
 
 
 def hidden_by_sandbox():
-    """What the sandbox would hide that the grading process needs: Python or igrlib inside /tmp.
+    """What the sandbox would hide that the grading process needs: Python or igrlib inside /tmp or /run.
 
-    The sandbox mounts an empty private /tmp, so an environment installed under /tmp (a clone of
-    the repository there, say) cannot run in it.
+    The sandbox mounts empty file systems on /tmp and /run, so an environment installed there (a
+    clone of the repository in /tmp, say) cannot run in it.
     """
-    tmp = os.path.join(os.path.realpath("/tmp"), "")
+    hidden = [os.path.join(os.path.realpath(d), "") for d in ("/tmp", "/run", "/var/run")]
     needed = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
-    return sorted(p for p in needed if os.path.join(os.path.realpath(p), "").startswith(tmp))
+    return sorted(p for p in needed if os.path.join(os.path.realpath(p), "").startswith(tuple(hidden)))
 
 
 _DROP_CAPABILITIES = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
@@ -200,6 +200,10 @@ def _command(sandbox):
     script = (
         # one mount point a line, unescaped (-r would write a space as \x20, a name mount cannot find)
         'findmnt -ln -o TARGET | while IFS= read -r m; do mount -o remount,bind,ro "$m" 2>/dev/null; done; '
+        # Unix sockets are reached by path whatever the mount's flags (/run/docker.sock, D-Bus...):
+        # hide the folders that hold them
+        "for d in /run /var/run; do "
+        "if [ -d $d ] && [ ! -L $d ]; then mount -t tmpfs -o size=1m,ro none $d || exit; fi; done; "
         "mount -t tmpfs -o size=256m none /tmp && mkdir /tmp/work && cd /tmp/work && "
         "export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && "
         'exec "$@"'
@@ -652,7 +656,7 @@ def main(argv=None):
         parser.error("--gradescope takes exactly one submission")
     if args.sandbox and hidden_by_sandbox():
         parser.error(
-            f"--sandbox hides /tmp, where this environment lives ({', '.join(hidden_by_sandbox())}); "
+            f"--sandbox hides /tmp and /run, where this environment lives ({', '.join(hidden_by_sandbox())}); "
             "install it elsewhere to use the sandbox"
         )
     if args.sandbox and not sandbox_available():
