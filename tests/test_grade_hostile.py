@@ -209,3 +209,15 @@ def test_the_sandbox_cannot_reach_a_unix_socket_in_run(tmp_path, chapters):
         server.close()
         path.unlink()
     assert rows[0][:2] == ("demo-square", "PASS") and "cell 2 raised" in rows[1].message, rows
+
+
+@sandboxed
+def test_the_sandbox_has_only_harmless_devices(tmp_path, chapters):
+    """Every file system read-only does not stop writes to a device; run as root (CI, a Gradescope
+    container) the submission opened the host's /dev/console, loop devices and /dev/kvm."""
+    probe = (
+        "import os\nassert sorted(os.listdir('/dev')) == ['fd', 'full', 'null', 'random', 'urandom', 'zero']\n"
+        "os.write(os.open('/dev/null', os.O_WRONLY), b'x')\nassert len(open('/dev/urandom', 'rb').read(8)) == 8"
+    )
+    rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, probe)), chapters=chapters, timeout=5, sandbox=True)
+    assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
