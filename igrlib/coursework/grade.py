@@ -194,17 +194,24 @@ def _command(sandbox):
     if not sandbox:
         return runner
     # new user, network, pid and mount namespaces: no network, only its own processes in /proc
-    # (all killed with it), every file system read-only but an empty private /tmp, its working folder;
-    # then every capability is dropped, or the submission (root in its namespace) could remount
-    # the file systems read-write
+    # (all killed with it), every file system read-only but an empty private /tmp, its working folder,
+    # an empty /run and a /dev of five harmless devices; then every capability is dropped, or the
+    # submission (root in its namespace) could remount the file systems read-write
     script = (
         # one mount point a line, unescaped (-r would write a space as \x20, a name mount cannot find)
-        'findmnt -ln -o TARGET | while IFS= read -r m; do mount -o remount,bind,ro "$m" 2>/dev/null; done; '
+        'findmnt -ln -o TARGET | while IFS= read -r m; do mount -n -o remount,bind,ro "$m" 2>/dev/null; done; '
         # Unix sockets are reached by path whatever the mount's flags (/run/docker.sock, D-Bus...):
         # hide the folders that hold them
         "for d in /run /var/run; do "
-        "if [ -d $d ] && [ ! -L $d ]; then mount -t tmpfs -o size=1m,ro none $d || exit; fi; done; "
-        "mount -t tmpfs -o size=256m none /tmp && mkdir /tmp/work && cd /tmp/work && "
+        "if [ -d $d ] && [ ! -L $d ]; then mount -n -t tmpfs -o size=1m,ro none $d || exit; fi; done; "
+        "mount -n -t tmpfs -o size=256m none /tmp && "
+        # a read-only mount does not stop writes to a device (run as root: the disks, the console):
+        # a /dev with only null, zero, full, random and urandom
+        "mkdir /tmp/dev && mount -n -t tmpfs -o size=64k,mode=755 none /tmp/dev && "
+        "for n in null zero full random urandom; do "
+        "touch /tmp/dev/$n && mount -n --bind /dev/$n /tmp/dev/$n || exit; done && "
+        "ln -s /proc/self/fd /tmp/dev/fd && mount -n --move /tmp/dev /dev && mount -n -o remount,bind,ro /dev && "
+        "rmdir /tmp/dev && mkdir /tmp/work && cd /tmp/work && "
         "export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && "
         'exec "$@"'
     )
