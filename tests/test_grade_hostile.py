@@ -221,3 +221,15 @@ def test_the_sandbox_has_only_harmless_devices(tmp_path, chapters):
     )
     rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, probe)), chapters=chapters, timeout=5, sandbox=True)
     assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
+
+
+def test_a_report_file_that_is_a_submission_or_a_chapter_is_refused(tmp_path, chapters, capsys):
+    """``--csv`` naming a submission (a slip of the shell's completion) overwrote it with the grades."""
+    sub = write(tmp_path, "demo.ipynb", with_stub(SOLVED))
+    before = sub.read_bytes()
+    ref = tmp_path / "reference"
+    for option, target in [("--csv", sub), ("--gradescope", sub), ("--csv", ref / "demo.ipynb")]:
+        with pytest.raises(SystemExit):
+            main([str(sub), "--reference", str(ref), "--timeout", str(TIMEOUT), option, str(target)])
+        assert option in capsys.readouterr().err
+    assert sub.read_bytes() == before
