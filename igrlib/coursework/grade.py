@@ -672,6 +672,12 @@ def main(argv=None):
         chapters = reference_chapters(args.reference)
     except ValueError as exc:
         parser.error(str(exc))
+    inputs = {pathlib.Path(p).resolve() for p in args.submissions}
+    inputs |= {(pathlib.Path(args.reference) / name).resolve() for name in chapters}
+    for option in ("csv", "gradescope"):
+        target = getattr(args, option)
+        if target and pathlib.Path(target).resolve() in inputs:
+            parser.error(f"--{option} {target!r} is a submission or a chapter of --reference; it would be overwritten")
     if args.chapter is not None and args.chapter not in chapters:
         parser.error(f"--chapter {args.chapter!r} is not a notebook in --reference {args.reference!r}")
     extra = ""
