@@ -233,3 +233,18 @@ def test_a_report_file_that_is_a_submission_or_a_chapter_is_refused(tmp_path, ch
             main([str(sub), "--reference", str(ref), "--timeout", str(TIMEOUT), option, str(target)])
         assert option in capsys.readouterr().err
     assert sub.read_bytes() == before
+
+
+def test_points_come_from_the_reference_and_their_total_is_finite(tmp_path, chapters):
+    nb = with_stub(SOLVED)
+    nb.metadata["igrlib"]["points"] = {"demo-square": 100}  # the student's own metadata
+    rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=TIMEOUT)
+    assert rows[0][:4] == ("demo-square", "PASS", 1, 1), rows
+    ref = tmp_path / "huge"
+    ref.mkdir()
+    two = demo_notebook()
+    two.cells.append(nbformat.v4.new_code_cell('igr.check("demo-square", square)'))
+    two.metadata["igrlib"] = {"points": {"demo-square": 1e308}}  # finite, but the total is not
+    nbformat.write(two, ref / "demo.ipynb")
+    with pytest.raises(ValueError, match="total"):
+        reference_chapters(ref)
