@@ -118,6 +118,8 @@ def _check_points(nb, where):
             raise ValueError(f"{where}: metadata.igrlib.points names {check!r}, which is no exercise of the chapter")
         if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{where}: the points of {check!r} must be a finite number >= 0, not {value!r}")
+    if not math.isfinite(sum(p for _, _, p in exercise_list(nb))):
+        raise ValueError(f"{where}: the total of metadata.igrlib.points is not a finite number")
 
 
 def exercise_list(nb):
