@@ -248,3 +248,25 @@ def test_points_come_from_the_reference_and_their_total_is_finite(tmp_path, chap
     nbformat.write(two, ref / "demo.ipynb")
     with pytest.raises(ValueError, match="total"):
         reference_chapters(ref)
+
+
+MALFORMED = {
+    "igrlib metadata a string": lambda nb: nb["metadata"].__setitem__("igrlib", "x"),
+    "igrlib metadata a list": lambda nb: nb["metadata"].__setitem__("igrlib", [1]),
+    "chapter a list": lambda nb: nb["metadata"]["igrlib"].__setitem__("chapter", ["demo.ipynb"]),
+    "chapter a dict": lambda nb: nb["metadata"]["igrlib"].__setitem__("chapter", {}),
+    "source a number": lambda nb: nb["cells"][0].__setitem__("source", 5),
+    "cells a dict": lambda nb: nb.__setitem__("cells", {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_notebook_is_an_error_not_a_crash(tmp_path, chapters, case):
+    """Each of these raised out of the grader: the whole batch stopped, no grade after it."""
+    nb = json.loads(nbformat.writes(with_stub(SOLVED)))
+    MALFORMED[case](nb)
+    path = tmp_path / "alice.ipynb"  # not a chapter's name: the chapter comes from the metadata
+    path.write_text(json.dumps(nb))
+    rows = grade(path, chapters=chapters, timeout=TIMEOUT)
+    assert [r[:2] for r in rows] == [(NOTEBOOK, "ERROR")], rows
+    assert "not a valid notebook" in rows[0].message or "which chapter" in rows[0].message, rows
