@@ -270,3 +270,25 @@ def test_a_malformed_notebook_is_an_error_not_a_crash(tmp_path, chapters, case):
     rows = grade(path, chapters=chapters, timeout=TIMEOUT)
     assert [r[:2] for r in rows] == [(NOTEBOOK, "ERROR")], rows
     assert "not a valid notebook" in rows[0].message or "which chapter" in rows[0].message, rows
+
+
+def test_an_unforeseen_error_on_one_submission_does_not_stop_the_batch(tmp_path, chapters, monkeypatch):
+    import csv
+
+    import igrlib.coursework.grade as grader
+
+    real = grader.grade
+
+    def fails_on_the_first(path, **kwargs):
+        if pathlib.Path(path).name == "a.ipynb":
+            raise RuntimeError("a case nobody foresaw")
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(grader, "grade", fails_on_the_first)
+    first, second = (write(tmp_path, name, with_stub(SOLVED)) for name in ("a.ipynb", "b.ipynb"))
+    out = tmp_path / "grades.csv"
+    ref = str(tmp_path / "reference")
+    main([str(first), str(second), "--chapter", "demo.ipynb", "--reference", ref, "--csv", str(out)])
+    rows = [(r["submission"], r["exercise"], r["status"]) for r in csv.DictReader(out.open())]
+    assert rows == [(str(first), NOTEBOOK, "ERROR"), (str(second), "demo-square", "PASS")]
+    assert "a case nobody foresaw" in out.read_text()

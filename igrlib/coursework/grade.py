@@ -89,9 +89,23 @@ def _csv_safe(text):
 
 
 def _load(source):
+    """A submission's notebook, its cells' sources checked to be text (raises on anything else)."""
     import nbformat
 
-    return nbformat.reads(source, as_version=4)
+    nb = nbformat.reads(source, as_version=4)
+    if not isinstance(nb.get("cells"), list) or not all(
+        isinstance(c, dict) and isinstance(c.get("source"), str) for c in nb.cells
+    ):
+        raise ValueError("its cells are not a list of cells with text sources")
+    return nb
+
+
+def _recorded_chapter(nb):
+    """The chapter the student edition recorded in ``nb``'s metadata, or None (also if malformed)."""
+    meta = nb.get("metadata")
+    meta = meta.get("igrlib") if isinstance(meta, dict) else None
+    chapter = meta.get("chapter") if isinstance(meta, dict) else None
+    return chapter if isinstance(chapter, str) else None
 
 
 def reference_chapters(reference):
@@ -135,7 +149,7 @@ def _chapter_of(nb, path, chapters, chapter):
     elif pathlib.Path(path).name in chapters:
         name = pathlib.Path(path).name
     else:
-        name = nb.get("metadata", {}).get("igrlib", {}).get("chapter")
+        name = _recorded_chapter(nb)
     if name not in chapters:
         return None, [
             Row(
@@ -714,16 +728,19 @@ def main(argv=None):
         if isinstance(data, Exception):
             rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"cannot read the file: {data}")]
         else:
-            rows = grade(
-                sub,
-                chapters=chapters,
-                timeout=args.timeout,
-                wall=args.wall,
-                chapter=args.chapter,
-                sandbox=args.sandbox,
-                extra=extra,
-                data=data,
-            )
+            try:
+                rows = grade(
+                    sub,
+                    chapters=chapters,
+                    timeout=args.timeout,
+                    wall=args.wall,
+                    chapter=args.chapter,
+                    sandbox=args.sandbox,
+                    extra=extra,
+                    data=data,
+                )
+            except Exception as exc:  # a case the grader did not foresee must not lose the rest of the batch
+                rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"the grader failed on this file ({type(exc).__name__}: {exc})")]
         last = rows
         graded = [r for r in rows if r.exercise != NOTEBOOK]
         score = sum(r.points for r in graded)
