@@ -295,9 +295,9 @@ def test_an_unforeseen_error_on_one_submission_does_not_stop_the_batch(tmp_path,
 
 
 def test_a_cell_the_parser_cannot_hold_is_that_cells_error(tmp_path, chapters):
-    """The grader parses the cells itself (to tell the chapter); a million unary minuses made
+    """The grader parses the cells itself (to tell the chapter); ten thousand unary minuses made
     ``ast.parse`` raise MemoryError out of the grader."""
-    nb = with_stub(SOLVED, "-" * 10**6 + "1")
+    nb = with_stub(SOLVED, "-" * 10**4 + "1")
     rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=5)
     assert rows[0][:2] == ("demo-square", "PASS"), rows
     assert [r[:2] for r in rows[1:]] == [(NOTEBOOK, "ERROR")] and "cell 2" in rows[1].message, rows

@@ -38,7 +38,7 @@ def find_checks(source):
     """The ``igr.check(name, answer)`` calls in a piece of code, as (name, answer source) pairs.
 
     Only calls whose first argument is a string literal count. Code that does not
-    parse (a student's syntax error) has no checks.
+    parse (a student's syntax error, or nesting too deep for the parser) has no checks.
 
     Examples
     --------
@@ -47,7 +47,7 @@ def find_checks(source):
     """
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # a student's code, however hostile
         return []
     found = []
     for node in ast.walk(tree):
