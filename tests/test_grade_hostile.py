@@ -301,3 +301,12 @@ def test_a_cell_the_parser_cannot_hold_is_that_cells_error(tmp_path, chapters):
     rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=5)
     assert rows[0][:2] == ("demo-square", "PASS"), rows
     assert [r[:2] for r in rows[1:]] == [(NOTEBOOK, "ERROR")] and "cell 2" in rows[1].message, rows
+
+
+def test_one_line_of_a_long_hostile_message():
+    from igrlib.coursework.grade import one_line
+
+    assert one_line("E" * 10**7, 300) == "E" * 297 + "..."
+    assert one_line("\x1b" * 400, 300) == "\\x1b" * 74 + "\\..."
+    assert one_line("\u202e" + "x" * 299, 300) == "\\u202e" + "x" * 291 + "..."
+    assert one_line("a\nb", 300) == "a\\nb"

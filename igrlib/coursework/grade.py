@@ -75,8 +75,10 @@ class Row(NamedTuple):
 
 def one_line(text, limit=300):
     """``text`` on one line (control characters escaped), at most ``limit`` characters."""
-    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    text = str(text)
+    # cut before escaping: a submission's message may be megabytes long
+    escaped = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text[:limit])
+    return escaped if len(escaped) <= limit and len(text) <= limit else escaped[: limit - 3] + "..."
 
 
 def _csv_safe(text):
