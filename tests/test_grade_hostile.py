@@ -310,3 +310,16 @@ def test_one_line_of_a_long_hostile_message():
     assert one_line("\x1b" * 400, 300) == "\\x1b" * 74 + "\\..."
     assert one_line("\u202e" + "x" * 299, 300) == "\\u202e" + "x" * 291 + "..."
     assert one_line("a\nb", 300) == "a\\nb"
+
+
+def test_the_attachments_of_a_cut_solution_are_cut_too():
+    nb = demo_notebook()
+    cell = nbformat.v4.new_markdown_cell(
+        "Before.\n\n```{solution} ex-demo-square\n![the answer](attachment:answer.png)\n```\n\n"
+        "![kept](attachment:kept.png)"
+    )
+    cell["attachments"] = {"answer.png": {"image/png": "U0VDUkVU"}, "kept.png": {"image/png": "a2VwdA=="}}
+    nb.cells.append(cell)
+    out = student_edition(nb)
+    assert "U0VDUkVU" not in json.dumps(out)
+    assert out.cells[-1]["attachments"] == {"kept.png": {"image/png": "a2VwdA=="}}
