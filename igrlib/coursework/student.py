@@ -18,6 +18,7 @@ import copy
 import pathlib
 import re
 import sys
+from urllib.parse import quote
 
 __all__ = ["find_checks", "find_exercises", "student_edition", "write_student_edition"]
 
@@ -142,6 +143,9 @@ def _strip_solutions(cells):
         text = "".join(out)
         if text.strip() or not lines:
             cell["source"] = text
+            if cell.get("attachments"):  # an image of a cut solution goes with it
+                used = {k for k in cell["attachments"] if f"attachment:{k}" in text or f"attachment:{quote(k)}" in text}
+                cell["attachments"] = {k: v for k, v in cell["attachments"].items() if k in used}
             kept.append(cell)
     if inside:
         raise ValueError("a {solution-start} directive has no {solution-end}")
