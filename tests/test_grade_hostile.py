@@ -105,10 +105,12 @@ def test_points_for_no_exercise_are_refused(tmp_path):
         "  ````  {solution} ex-demo-square\nSECRET\n````",
         "```{Solution-Start} ex-demo-square\n```\nSECRET\n```{Solution-End}\n```",
         "```{eval-rst}\n.. solution:: ex-demo-square\n\n   SECRET\n```",
+        "~~~{solution} ex-demo-square\nSECRET\n~~~",
     ],
 )
 def test_solution_directives_of_any_case_never_reach_students(directive):
-    """Sphinx reads directive names case-blind, so ``{Solution}`` is a solution in the book."""
+    """Sphinx reads directive names case-blind, so ``{Solution}`` is a solution in the book; a
+    fence of tildes makes a directive as one of backticks does."""
     nb = demo_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell(directive))  # no 'solution' tag
     try:
@@ -117,6 +119,8 @@ def test_solution_directives_of_any_case_never_reach_students(directive):
         assert "solution" in str(exc)
     else:
         assert "SECRET" not in json.dumps(out)
+    if directive.startswith("~"):  # stripped, not refused
+        assert "SECRET" not in json.dumps(student_edition(nb))
 
 
 # ---------------------------------------------------------------- attacks that fail (kept cheap)
