@@ -111,7 +111,7 @@ def check_stub_matches_solution(exercise):
 
 
 # Sphinx reads directive names case-blind: ``{Solution}`` is a solution too
-_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{(solution|solution-start|solution-end)\}", re.IGNORECASE)
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})\s*\{(solution|solution-start|solution-end)\}", re.IGNORECASE)
 # what may still be a solution after the cut: a directive in any case, or in reStructuredText (eval-rst)
 _LEAK = re.compile(r"\{solution|\.\.\s+solution(-start|-end)?\s*::", re.IGNORECASE)
 
