@@ -194,7 +194,11 @@ def write_student_edition(notebooks, outdir, *, book_dir="book"):
         for exercise in find_exercises(nb):
             check_stub_matches_solution(exercise)
         target = outdir / path.name
-        nbformat.write(student_edition(nb, path.name), target)
+        try:
+            edition = student_edition(nb, path.name)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        nbformat.write(edition, target)
         written.append(target)
     return written
 
