@@ -327,3 +327,14 @@ def test_the_attachments_of_a_cut_solution_are_cut_too():
     out = student_edition(nb)
     assert "U0VDUkVU" not in json.dumps(out)
     assert out.cells[-1]["attachments"] == {"kept.png": {"image/png": "a2VwdA=="}}
+
+
+def test_gradescope_with_two_notebooks_uploaded_still_writes_results(tmp_path, chapters):
+    """A student who uploads two notebooks made ``--gradescope`` stop with a usage error and no
+    results.json: Gradescope then shows the student only that the autograder failed."""
+    subs = [write(tmp_path, name, with_stub(SOLVED)) for name in ("demo.ipynb", "copy.ipynb")]
+    results = tmp_path / "results.json"
+    ref = str(tmp_path / "reference")
+    assert main([*map(str, subs), "--gradescope", str(results), "--reference", ref, "--chapter", "demo.ipynb"]) != 0
+    data = json.loads(results.read_text())
+    assert data["score"] == 0 and data["tests"] == [] and "exactly one notebook" in data["output"]
