@@ -677,8 +677,6 @@ def main(argv=None):
     for option in ("timeout", "wall"):
         if not getattr(args, option) > 0:
             parser.error(f"--{option} must be positive")
-    if args.gradescope and len(args.submissions) != 1:
-        parser.error("--gradescope takes exactly one submission")
     if args.sandbox and hidden_by_sandbox():
         parser.error(
             f"--sandbox hides /tmp and /run, where this environment lives ({', '.join(hidden_by_sandbox())}); "
@@ -696,6 +694,14 @@ def main(argv=None):
         target = getattr(args, option)
         if target and pathlib.Path(target).resolve() in inputs:
             parser.error(f"--{option} {target!r} is a submission or a chapter of --reference; it would be overwritten")
+    if args.gradescope and len(args.submissions) != 1:
+        # on Gradescope the submissions are what the student uploaded: tell the student, in the results
+        names = ", ".join(pathlib.Path(s).name for s in args.submissions)
+        output = f"Submit exactly one notebook; this submission has {len(args.submissions)}: {names}"
+        results = {"score": 0, "output": one_line(output, 1000), "tests": []}
+        pathlib.Path(args.gradescope).write_text(json.dumps(results, indent=2), encoding="utf-8")
+        print(f"error: --gradescope takes exactly one submission; wrote {args.gradescope}", file=sys.stderr)
+        return 2
     if args.chapter is not None and args.chapter not in chapters:
         parser.error(f"--chapter {args.chapter!r} is not a notebook in --reference {args.reference!r}")
     extra = ""
