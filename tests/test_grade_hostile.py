@@ -341,3 +341,21 @@ def test_gradescope_with_two_notebooks_uploaded_still_writes_results(tmp_path, c
     assert main([*map(str, subs), "--gradescope", str(results), "--reference", ref, "--chapter", "demo.ipynb"]) != 0
     data = json.loads(results.read_text())
     assert data["score"] == 0 and data["tests"] == [] and "exactly one notebook" in data["output"]
+
+
+def test_an_oversized_submission_is_refused_before_it_is_read(tmp_path, chapters, monkeypatch):
+    """A notebook of gigabytes (an output of random bytes) was read and parsed whole by the grader."""
+    import csv
+
+    import igrlib.coursework.grade as grader
+
+    monkeypatch.setattr(grader, "MAX_SUBMISSION", 2**16)
+    nb = with_stub(SOLVED)
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 2**17)]
+    big, small = write(tmp_path, "big.ipynb", nb), write(tmp_path, "demo.ipynb", with_stub(SOLVED))
+    out = tmp_path / "grades.csv"
+    ref = str(tmp_path / "reference")
+    main([str(big), str(small), "--chapter", "demo.ipynb", "--reference", ref, "--csv", str(out)])
+    rows = [(r["submission"], r["exercise"], r["status"], r["message"]) for r in csv.DictReader(out.open())]
+    assert rows[0][:3] == (str(big), NOTEBOOK, "ERROR") and "larger than 64 KiB" in rows[0][3], rows
+    assert rows[1][:3] == (str(small), "demo-square", "PASS")
