@@ -61,6 +61,7 @@ NOTEBOOK = "(notebook)"
 MEMORY_LIMIT = 4 * 2**30  # bytes of address space for a submission's process
 FILE_LIMIT = 256 * 2**20  # bytes of any file it writes
 MAX_MESSAGE = 16 * 2**20  # bytes of one message from it (the record of one exercise's answer)
+MAX_SUBMISSION = 100 * 2**20  # bytes of a submitted notebook; a larger one is not read
 
 
 class Row(NamedTuple):
@@ -716,9 +717,13 @@ def main(argv=None):
     contents = {}
     for sub in args.submissions:
         try:
-            contents[sub] = pathlib.Path(sub).read_bytes()
+            with open(sub, "rb") as fh:
+                contents[sub] = fh.read(MAX_SUBMISSION + 1)
         except OSError as exc:
             contents[sub] = exc
+        else:
+            if len(contents[sub]) > MAX_SUBMISSION:
+                contents[sub] = ValueError(f"larger than {_size(MAX_SUBMISSION)}; not graded")
     digests = {s: hashlib.sha256(d).hexdigest() for s, d in contents.items() if isinstance(d, bytes)}
     outputs = [pathlib.Path(p).resolve() for p in (args.csv, args.gradescope) if p]
     _become_subreaper()
@@ -779,11 +784,24 @@ def main(argv=None):
     return 0
 
 
+def _size(nbytes):
+    """``nbytes`` in KiB, MiB or GiB, whichever reads best."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:g} {unit}"
+    return f"{nbytes} bytes"
+
+
 def _digest(path):
+    """SHA-256 of the file at ``path``, read in blocks (it may have grown meanwhile), or None."""
+    digest = hashlib.sha256()
     try:
-        return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(2**20), b""):
+                digest.update(block)
     except OSError:
         return None
+    return digest.hexdigest()
 
 
 if __name__ == "__main__":
