@@ -26,7 +26,9 @@ run), ``TIMEOUT``, ``KERNEL DIED``. Rows about the notebook as a whole have the
 exercise ``(notebook)`` and no points.
 
 The trust boundary is described on the instructors' page: use ``--sandbox``
-(no network, private ``/tmp`` and process table) or a throwaway environment.
+(no network, no capabilities, every file system read-only but a private ``/tmp``,
+an empty ``/run``, a ``/dev`` of five harmless devices, its own process table) or a
+throwaway environment.
 """
 
 from __future__ import annotations
