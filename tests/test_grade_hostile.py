@@ -59,7 +59,7 @@ def test_the_sandbox_delivers_the_interrupt(tmp_path, chapters):
     loop was reported as "ignored the interrupt" and cost a restart (five gave up the notebook)."""
     loops = ["while True:\n    pass"] * 5
     nb = with_stub("def square(x):\n    while True:\n        pass", *loops)
-    rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=0.5, sandbox=True)
+    rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=0.3, sandbox=True)
     assert rows[0][:2] == ("demo-square", "TIMEOUT") and "ignored" not in rows[0].message, rows
     notes = [r for r in rows if r.exercise == NOTEBOOK]
     assert [r.status for r in notes] == ["TIMEOUT"] * 6, rows
