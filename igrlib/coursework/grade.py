@@ -14,8 +14,8 @@ verdict is made here, in the grader's process, by its own copy of the check
 replaying that record (:mod:`igrlib.coursework._replay`): nothing the
 submission's code does can reach it. A cell past ``--timeout`` is
 interrupted; if the interrupt is not answered within a few seconds the process
-group is killed, the cell skipped and the rest re-run (at most
-``MAX_RESTARTS`` times); ``--wall`` caps a whole submission. Anything the
+group is killed, the cell skipped and the rest re-run, without the cells that
+already ran out of time (at most ``MAX_RESTARTS`` times); ``--wall`` caps a whole submission. Anything the
 submission left running is killed before the next one starts. Each
 submission's rows are written to the CSV as soon as it is graded; the files are
 re-hashed at the end.
@@ -26,7 +26,9 @@ run), ``TIMEOUT``, ``KERNEL DIED``. Rows about the notebook as a whole have the
 exercise ``(notebook)`` and no points.
 
 The trust boundary is described on the instructors' page: use ``--sandbox``
-(no network, private ``/tmp`` and process table) or a throwaway environment.
+(no network, no capabilities, every file system read-only but a private ``/tmp``,
+an empty ``/run``, a ``/dev`` of five harmless devices, its own process table) or a
+throwaway environment.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import argparse
 import csv
 import hashlib
 import json
+import math
 import os
 import pathlib
 import secrets
@@ -60,6 +63,7 @@ NOTEBOOK = "(notebook)"
 MEMORY_LIMIT = 4 * 2**30  # bytes of address space for a submission's process
 FILE_LIMIT = 256 * 2**20  # bytes of any file it writes
 MAX_MESSAGE = 16 * 2**20  # bytes of one message from it (the record of one exercise's answer)
+MAX_SUBMISSION = 100 * 2**20  # bytes of a submitted notebook; a larger one is not read
 
 
 class Row(NamedTuple):
@@ -74,8 +78,10 @@ class Row(NamedTuple):
 
 def one_line(text, limit=300):
     """``text`` on one line (control characters escaped), at most ``limit`` characters."""
-    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    text = str(text)
+    # cut before escaping: a submission's message may be megabytes long
+    escaped = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text[:limit])
+    return escaped if len(escaped) <= limit and len(text) <= limit else escaped[: limit - 3] + "..."
 
 
 def _csv_safe(text):
@@ -88,9 +94,23 @@ def _csv_safe(text):
 
 
 def _load(source):
+    """A submission's notebook, its cells' sources checked to be text (raises on anything else)."""
     import nbformat
 
-    return nbformat.reads(source, as_version=4)
+    nb = nbformat.reads(source, as_version=4)
+    if not isinstance(nb.get("cells"), list) or not all(
+        isinstance(c, dict) and isinstance(c.get("source"), str) for c in nb.cells
+    ):
+        raise ValueError("its cells are not a list of cells with text sources")
+    return nb
+
+
+def _recorded_chapter(nb):
+    """The chapter the student edition recorded in ``nb``'s metadata, or None (also if malformed)."""
+    meta = nb.get("metadata")
+    meta = meta.get("igrlib") if isinstance(meta, dict) else None
+    chapter = meta.get("chapter") if isinstance(meta, dict) else None
+    return chapter if isinstance(chapter, str) else None
 
 
 def reference_chapters(reference):
@@ -100,7 +120,25 @@ def reference_chapters(reference):
     folder = pathlib.Path(reference)
     if not folder.is_dir():
         raise ValueError(f"--reference {reference!r} is not a folder of chapter notebooks")
-    return {p.name: nbformat.read(p, as_version=4) for p in sorted(folder.glob("*.ipynb"))}
+    chapters = {p.name: nbformat.read(p, as_version=4) for p in sorted(folder.glob("*.ipynb"))}
+    for name, nb in chapters.items():
+        _check_points(nb, f"--reference {reference!r}: {name}")
+    return chapters
+
+
+def _check_points(nb, where):
+    """Raise ValueError unless ``metadata.igrlib.points`` maps exercises of ``nb`` to finite numbers >= 0."""
+    points = nb.get("metadata", {}).get("igrlib", {}).get("points", {})
+    if not isinstance(points, dict):
+        raise ValueError(f"{where}: metadata.igrlib.points must map check names to points, not {points!r}")
+    checks_here = {e["check"] for e in find_exercises(nb)}
+    for check, value in points.items():
+        if check not in checks_here:
+            raise ValueError(f"{where}: metadata.igrlib.points names {check!r}, which is no exercise of the chapter")
+        if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{where}: the points of {check!r} must be a finite number >= 0, not {value!r}")
+    if not math.isfinite(sum(p for _, _, p in exercise_list(nb))):
+        raise ValueError(f"{where}: the total of metadata.igrlib.points is not a finite number")
 
 
 def exercise_list(nb):
@@ -116,7 +154,7 @@ def _chapter_of(nb, path, chapters, chapter):
     elif pathlib.Path(path).name in chapters:
         name = pathlib.Path(path).name
     else:
-        name = nb.get("metadata", {}).get("igrlib", {}).get("chapter")
+        name = _recorded_chapter(nb)
     if name not in chapters:
         return None, [
             Row(
@@ -148,21 +186,27 @@ def _limits():
 
 
 def hidden_by_sandbox():
-    """What the sandbox would hide that the grading process needs: Python or igrlib inside /tmp.
+    """What the sandbox would hide that the grading process needs: Python or igrlib inside /tmp or /run.
 
-    The sandbox mounts an empty private /tmp, so an environment installed under /tmp (a clone of
-    the repository there, say) cannot run in it.
+    The sandbox mounts empty file systems on /tmp and /run, so an environment installed there (a
+    clone of the repository in /tmp, say) cannot run in it.
     """
-    tmp = os.path.join(os.path.realpath("/tmp"), "")
+    hidden = [os.path.join(os.path.realpath(d), "") for d in ("/tmp", "/run", "/var/run")]
     needed = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
-    return sorted(p for p in needed if os.path.join(os.path.realpath(p), "").startswith(tmp))
+    return sorted(p for p in needed if os.path.join(os.path.realpath(p), "").startswith(tuple(hidden)))
+
+
+_DROP_CAPABILITIES = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
 
 
 def sandbox_available():
-    """Whether ``--sandbox`` works here (unprivileged user, network, pid and mount namespaces)."""
-    if shutil.which("unshare") is None or hidden_by_sandbox():
+    """Whether ``--sandbox`` works here (unprivileged user, network, pid and mount namespaces, and
+    ``setpriv`` to drop capabilities)."""
+    if shutil.which("unshare") is None or shutil.which("setpriv") is None or hidden_by_sandbox():
         return False
-    probe = subprocess.run(["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "true"], capture_output=True)
+    probe = subprocess.run(
+        ["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", *_DROP_CAPABILITIES, "true"], capture_output=True
+    )
     return probe.returncode == 0
 
 
@@ -171,13 +215,29 @@ def _command(sandbox):
     if not sandbox:
         return runner
     # new user, network, pid and mount namespaces: no network, only its own processes in /proc
-    # (all killed with it), every file system read-only but an empty private /tmp, its working folder
+    # (all killed with it), every file system read-only but an empty private /tmp, its working folder,
+    # an empty /run and a /dev of five harmless devices; then every capability is dropped, or the
+    # submission (root in its namespace) could remount the file systems read-write
     script = (
-        'for m in $(findmnt -rn -o TARGET); do mount -o remount,bind,ro "$m" 2>/dev/null; done; '
-        "mount -t tmpfs -o size=256m none /tmp && mkdir /tmp/work && cd /tmp/work && "
-        'export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && exec "$@"'
+        # one mount point a line, unescaped (-r would write a space as \x20, a name mount cannot find)
+        'findmnt -ln -o TARGET | while IFS= read -r m; do mount -n -o remount,bind,ro "$m" 2>/dev/null; done; '
+        # Unix sockets are reached by path whatever the mount's flags (/run/docker.sock, D-Bus...):
+        # hide the folders that hold them
+        "for d in /run /var/run; do "
+        "if [ -d $d ] && [ ! -L $d ]; then mount -n -t tmpfs -o size=1m,ro none $d || exit; fi; done; "
+        "mount -n -t tmpfs -o size=256m none /tmp && "
+        # a read-only mount does not stop writes to a device (run as root: the disks, the console):
+        # a /dev with only null, zero, full, random and urandom
+        "mkdir /tmp/dev && mount -n -t tmpfs -o size=64k,mode=755 none /tmp/dev && "
+        "for n in null zero full random urandom; do "
+        "touch /tmp/dev/$n && mount -n --bind /dev/$n /tmp/dev/$n || exit; done && "
+        "ln -s /proc/self/fd /tmp/dev/fd && mount -n --move /tmp/dev /dev && mount -n -o remount,bind,ro /dev && "
+        "rmdir /tmp/dev && mkdir /tmp/work && cd /tmp/work && "
+        "export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && "
+        'exec "$@"'
     )
-    return ["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "--kill-child", "sh", "-c", script, "sh", *runner]
+    namespaces = ["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "--kill-child"]
+    return [*namespaces, "sh", "-c", script, "sh", *_DROP_CAPABILITIES, *runner]
 
 
 def _copy_font_cache(target):
@@ -245,8 +305,10 @@ class _Run:
                 self.buffer += chunk
 
     def interrupt(self):
+        # the whole process group: under --sandbox ``self.proc`` is ``unshare``, which blocks SIGINT
+        # and does not pass it on; the runner is in its group
         try:
-            os.kill(self.proc.pid, signal.SIGINT)
+            os.killpg(self.proc.pid, signal.SIGINT)
         except ProcessLookupError:
             pass
 
@@ -427,6 +489,8 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
                 )
             else:
                 verdicts[index] = ("KERNEL DIED", "the process died while checking this exercise")
+        # a cell that ran out of time would only do so again: the restart skips it too
+        skip.update(i for i, (ename, _) in cells_ended.items() if ename == "TIMEOUT")
     rows.append(
         Row(NOTEBOOK, "ERROR", 0, 0, f"gave up after {MAX_RESTARTS} restarts; the remaining exercises were not run")
     )
@@ -616,11 +680,9 @@ def main(argv=None):
     for option in ("timeout", "wall"):
         if not getattr(args, option) > 0:
             parser.error(f"--{option} must be positive")
-    if args.gradescope and len(args.submissions) != 1:
-        parser.error("--gradescope takes exactly one submission")
     if args.sandbox and hidden_by_sandbox():
         parser.error(
-            f"--sandbox hides /tmp, where this environment lives ({', '.join(hidden_by_sandbox())}); "
+            f"--sandbox hides /tmp and /run, where this environment lives ({', '.join(hidden_by_sandbox())}); "
             "install it elsewhere to use the sandbox"
         )
     if args.sandbox and not sandbox_available():
@@ -629,6 +691,20 @@ def main(argv=None):
         chapters = reference_chapters(args.reference)
     except ValueError as exc:
         parser.error(str(exc))
+    inputs = {pathlib.Path(p).resolve() for p in args.submissions}
+    inputs |= {(pathlib.Path(args.reference) / name).resolve() for name in chapters}
+    for option in ("csv", "gradescope"):
+        target = getattr(args, option)
+        if target and pathlib.Path(target).resolve() in inputs:
+            parser.error(f"--{option} {target!r} is a submission or a chapter of --reference; it would be overwritten")
+    if args.gradescope and len(args.submissions) != 1:
+        # on Gradescope the submissions are what the student uploaded: tell the student, in the results
+        names = ", ".join(pathlib.Path(s).name for s in args.submissions)
+        output = f"Submit exactly one notebook; this submission has {len(args.submissions)}: {names}"
+        results = {"score": 0, "output": one_line(output, 1000), "tests": []}
+        pathlib.Path(args.gradescope).write_text(json.dumps(results, indent=2), encoding="utf-8")
+        print(f"error: --gradescope takes exactly one submission; wrote {args.gradescope}", file=sys.stderr)
+        return 2
     if args.chapter is not None and args.chapter not in chapters:
         parser.error(f"--chapter {args.chapter!r} is not a notebook in --reference {args.reference!r}")
     extra = ""
@@ -643,9 +719,13 @@ def main(argv=None):
     contents = {}
     for sub in args.submissions:
         try:
-            contents[sub] = pathlib.Path(sub).read_bytes()
+            with open(sub, "rb") as fh:
+                contents[sub] = fh.read(MAX_SUBMISSION + 1)
         except OSError as exc:
             contents[sub] = exc
+        else:
+            if len(contents[sub]) > MAX_SUBMISSION:
+                contents[sub] = ValueError(f"larger than {_size(MAX_SUBMISSION)}; not graded")
     digests = {s: hashlib.sha256(d).hexdigest() for s, d in contents.items() if isinstance(d, bytes)}
     outputs = [pathlib.Path(p).resolve() for p in (args.csv, args.gradescope) if p]
     _become_subreaper()
@@ -663,16 +743,19 @@ def main(argv=None):
         if isinstance(data, Exception):
             rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"cannot read the file: {data}")]
         else:
-            rows = grade(
-                sub,
-                chapters=chapters,
-                timeout=args.timeout,
-                wall=args.wall,
-                chapter=args.chapter,
-                sandbox=args.sandbox,
-                extra=extra,
-                data=data,
-            )
+            try:
+                rows = grade(
+                    sub,
+                    chapters=chapters,
+                    timeout=args.timeout,
+                    wall=args.wall,
+                    chapter=args.chapter,
+                    sandbox=args.sandbox,
+                    extra=extra,
+                    data=data,
+                )
+            except Exception as exc:  # a case the grader did not foresee must not lose the rest of the batch
+                rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"the grader failed on this file ({type(exc).__name__}: {exc})")]
         last = rows
         graded = [r for r in rows if r.exercise != NOTEBOOK]
         score = sum(r.points for r in graded)
@@ -703,11 +786,24 @@ def main(argv=None):
     return 0
 
 
+def _size(nbytes):
+    """``nbytes`` in KiB, MiB or GiB, whichever reads best."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:g} {unit}"
+    return f"{nbytes} bytes"
+
+
 def _digest(path):
+    """SHA-256 of the file at ``path``, read in blocks (it may have grown meanwhile), or None."""
+    digest = hashlib.sha256()
     try:
-        return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(2**20), b""):
+                digest.update(block)
     except OSError:
         return None
+    return digest.hexdigest()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import copy
 import pathlib
 import re
 import sys
+from urllib.parse import quote
 
 __all__ = ["find_checks", "find_exercises", "student_edition", "write_student_edition"]
 
@@ -38,7 +39,7 @@ def find_checks(source):
     """The ``igr.check(name, answer)`` calls in a piece of code, as (name, answer source) pairs.
 
     Only calls whose first argument is a string literal count. Code that does not
-    parse (a student's syntax error) has no checks.
+    parse (a student's syntax error, or nesting too deep for the parser) has no checks.
 
     Examples
     --------
@@ -47,7 +48,7 @@ def find_checks(source):
     """
     try:
         tree = ast.parse(source)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # a student's code, however hostile
         return []
     found = []
     for node in ast.walk(tree):
@@ -109,7 +110,10 @@ def check_stub_matches_solution(exercise):
         raise ValueError(f"the stub of exercise {name!r} must raise NotImplementedError")
 
 
-_FENCE = re.compile(r"^\s*(`{3,}|:{3,})\s*\{(solution|solution-start|solution-end)\}")
+# Sphinx reads directive names case-blind: ``{Solution}`` is a solution too
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})\s*\{(solution|solution-start|solution-end)\}", re.IGNORECASE)
+# what may still be a solution after the cut: a directive in any case, or in reStructuredText (eval-rst)
+_LEAK = re.compile(r"\{solution|\.\.\s+solution(-start|-end)?\s*::", re.IGNORECASE)
 
 
 def _strip_solutions(cells):
@@ -131,7 +135,7 @@ def _strip_solutions(cells):
                 continue
             match = _FENCE.match(line)
             if match:
-                fence, kind = match.group(1), match.group(2)
+                fence, kind = match.group(1), match.group(2).lower()
                 inside = {"solution-start": True, "solution-end": False}.get(kind, inside)
                 continue
             if not inside:
@@ -139,6 +143,9 @@ def _strip_solutions(cells):
         text = "".join(out)
         if text.strip() or not lines:
             cell["source"] = text
+            if cell.get("attachments"):  # an image of a cut solution goes with it
+                used = {k for k in cell["attachments"] if f"attachment:{k}" in text or f"attachment:{quote(k)}" in text}
+                cell["attachments"] = {k: v for k, v in cell["attachments"].items() if k in used}
             kept.append(cell)
     if inside:
         raise ValueError("a {solution-start} directive has no {solution-end}")
@@ -153,7 +160,7 @@ def student_edition(nb, chapter=None):
     """
     out = copy.deepcopy(nb)
     out["cells"] = _strip_solutions([c for c in out["cells"] if SOLUTION_TAG not in _tags(c)])
-    leaks = [i for i, c in enumerate(out["cells"]) if "{solution" in _source(c)]
+    leaks = [i for i, c in enumerate(out["cells"]) if _LEAK.search(_source(c))]
     if leaks:
         raise ValueError(f"the student edition would still contain a solution directive in cell(s) {leaks}")
     for cell in out["cells"]:
@@ -187,7 +194,11 @@ def write_student_edition(notebooks, outdir, *, book_dir="book"):
         for exercise in find_exercises(nb):
             check_stub_matches_solution(exercise)
         target = outdir / path.name
-        nbformat.write(student_edition(nb, path.name), target)
+        try:
+            edition = student_edition(nb, path.name)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+        nbformat.write(edition, target)
         written.append(target)
     return written
 
