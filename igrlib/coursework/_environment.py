@@ -5,24 +5,33 @@ and that includes the Python environment every later submission's process starts
 from: a patched module of numpy or igrlib, a ``.pth`` or ``sitecustomize`` file
 would run in the next student's process and could write that student's record.
 The grader starts those processes with ``-S`` (no ``.pth`` files, no
-``sitecustomize``) and ``-B`` (they write no bytecode), and compares a
-:func:`snapshot` of the environment taken before each submission with one taken
-after it: a submission that changed anything is reported, and the grading stops
-there, since the environment can no longer be trusted.
+``sitecustomize``), ``-B`` (they write no bytecode) and the :func:`import_path`
+it worked out before any submission ran, and compares a :func:`snapshot` of the
+environment taken before each submission with one taken after it: a submission
+that changed anything is reported, and the grading stops there, since the
+environment can no longer be trusted.
 
 A snapshot records the size, modification time and inode of every file in the
-directories Python imports from (``sys.path``, without the standard library's
-``test`` package and its unused ``site-packages``), the folder of igrlib itself
-(an editable install imports it from the project) and the interpreter's folder.
-Reading it costs well under a second for some 30,000 files.
+folders of :func:`import_path` (without the standard library's ``test`` package
+and a base installation's ``site-packages`` that is not on the path), the folder
+of igrlib itself and the interpreter's folder; bytecode (``__pycache__``)
+included, since Python loads a planted ``.pyc`` whose header matches its source.
+So that no honest process writes bytecode there meanwhile, :func:`snapshot`
+first compiles igrlib (the one package that may be installed without its
+bytecode, as an editable install). Reading it costs about a second for some
+30,000 files.
 """
 
 from __future__ import annotations
 
+import compileall
+import functools
+import json
 import os
+import subprocess
 import sys
 
-__all__ = ["changes", "roots", "snapshot"]
+__all__ = ["changes", "import_path", "roots", "snapshot"]
 
 # Top-level folders of an import directory left out: the standard library's test suite
 # (never imported when grading) and the base installation's site-packages, which a virtual
@@ -30,13 +39,36 @@ __all__ = ["changes", "roots", "snapshot"]
 _SKIP = ("test", "site-packages")
 
 
-def roots():
-    """The folders whose files grading depends on: import directories, igrlib, the interpreter's."""
+def _igrlib_dir():
     import igrlib
 
-    found = [os.path.realpath(p) for p in sys.path if p and os.path.isdir(p) and os.path.realpath(p) != os.getcwd()]
-    found.append(os.path.realpath(os.path.dirname(igrlib.__file__)))
-    found.append(os.path.realpath(os.path.dirname(sys.executable)))
+    return os.path.realpath(os.path.dirname(igrlib.__file__))
+
+
+@functools.cache
+def import_path():
+    """The folders a fresh ``python -I`` of this interpreter imports from, then igrlib's parent.
+
+    Asked once, of a new process, before any submission runs: its ``.pth`` files (an editable
+    install's, Debian's dist-packages) are read while they are still the installation's own.
+    The current folder, ``PYTHONPATH`` and the user's site-packages are not on it.
+    """
+    probe = [sys.executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"]
+    path = json.loads(subprocess.run(probe, capture_output=True, text=True, check=True).stdout)
+    path = [os.path.realpath(p) for p in path if p and os.path.exists(p)]  # folders, or a zip of the library
+    parent = os.path.dirname(_igrlib_dir())  # an editable install may import it through a finder
+    return list(dict.fromkeys([*path, parent]))
+
+
+def roots():
+    """The folders whose files grading depends on: :func:`import_path`, igrlib and the interpreter's.
+
+    A folder of the path that holds igrlib itself (the project, for an editable install) counts
+    only through igrlib's own folder: the rest of the project is not imported when grading.
+    """
+    igrlib_dir = _igrlib_dir()
+    found = [p for p in import_path() if p != os.path.dirname(igrlib_dir)]
+    found += [igrlib_dir, os.path.realpath(os.path.dirname(sys.executable))]
     return sorted(set(found))
 
 
@@ -45,9 +77,15 @@ def snapshot(folders=None):
 
     A folder that is also a root in its own right is read once, as that root.
     """
-    folders = roots() if folders is None else sorted({os.path.realpath(f) for f in folders})
+    if folders is None:
+        compileall.compile_dir(_igrlib_dir(), quiet=2)  # only what is missing or stale
+        folders = roots()
+    folders = sorted({os.path.realpath(f) for f in folders})
     files = {}
     for top in folders:
+        if os.path.isfile(top):
+            st = os.lstat(top)
+            files[top] = (st.st_size, st.st_mtime_ns, st.st_ino)
         for here, dirs, names in os.walk(top):
             dirs[:] = sorted(
                 d for d in dirs

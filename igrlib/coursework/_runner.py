@@ -1,4 +1,4 @@
-"""The process that runs one submission for the grader (``python -I -m igrlib.coursework._runner``).
+"""The process that runs one submission for the grader (``python -I -S -B``, see ``grade._command``).
 
 It reads a job (JSON on stdin), runs the student's code cells in order, then, for
 every exercise, runs the check on the answer with a :class:`~igrlib.coursework._replay.Recorder`

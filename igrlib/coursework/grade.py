@@ -16,9 +16,11 @@ submission's code does can reach it. A cell past ``--timeout`` is
 interrupted; if the interrupt is not answered within a few seconds the process
 group is killed, the cell skipped and the rest re-run, without the cells that
 already ran out of time (at most ``MAX_RESTARTS`` times); ``--wall`` caps a whole submission. Anything the
-submission left running is killed before the next one starts. Each
-submission's rows are written to the CSV as soon as it is graded; the files are
-re-hashed at the end.
+submission left running is killed before the next one starts. The files of the
+grader's Python environment are compared before and after each submission
+(:mod:`igrlib.coursework._environment`): one that changed them stops the grading
+there. Each submission's rows are written to the CSV as soon as it is graded;
+the files are re-hashed at the end.
 
 Statuses, one row per exercise: ``PASS``, ``FAIL``, ``TODO`` (the stub still
 raises ``NotImplementedError``), ``ERROR`` (no answer, or the check could not
@@ -50,7 +52,7 @@ import tempfile
 import time
 from typing import NamedTuple
 
-from . import _replay, checks
+from . import _environment, _replay, checks
 from .student import find_checks, find_exercises
 
 __all__ = ["Row", "grade", "main"]
@@ -210,8 +212,18 @@ def sandbox_available():
     return probe.returncode == 0
 
 
+# Starts the runner on the import path given after it (see _environment.import_path).
+_BOOT = (
+    "import sys; sys.path[:] = sys.argv[1:]; del sys.argv[1:]; import runpy; "
+    "runpy.run_module('igrlib.coursework._runner', run_name='__main__', alter_sys=True)"
+)
+
+
 def _command(sandbox):
-    runner = [sys.executable, "-I", "-m", "igrlib.coursework._runner"]
+    # -I: no PYTHON* variables, user site-packages or current folder; -S: no site module, so no
+    # .pth file or sitecustomize runs (an earlier submission may have planted one); -B: no bytecode
+    # written into the environment (the grader compares it before and after each submission)
+    runner = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, *_environment.import_path()]
     if not sandbox:
         return runner
     # new user, network, pid and mount namespaces: no network, only its own processes in /proc
@@ -411,6 +423,10 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
         }
         run = _Run(job, workdir, sandbox)
         current, interrupted, finished, oversized = None, False, False, False
+        # The runner says "ready" once, then starts cells and probes in order: a message out of that
+        # order is forged and resets no time limit (forged starts in order can gain at most one
+        # time limit per cell and probe, all within --wall).
+        ready, last = False, ("cell", -1)
         deadline = time.monotonic() + 30 + timeout  # start-up: imports
         while True:
             hard = start + wall
@@ -434,8 +450,9 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
                 break
             if kind == "start":
                 what = "cell" if "cell" in message else "probe"
-                if 0 <= message[what] < sizes[what]:
-                    current = (what, message[what])
+                index = message[what]
+                if 0 <= index < sizes[what] and _after((what, index), last):
+                    current = last = (what, index)
                     interrupted, deadline = False, time.monotonic() + timeout
             elif kind in ("end", "malformed") and current is not None:
                 what, index = current
@@ -453,8 +470,8 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
                     verdicts[index] = _probe_outcome(message, interrupted, timeout)
                     done.add(index)
                 current, deadline = None, time.monotonic() + timeout
-            elif kind == "ready":
-                deadline = time.monotonic() + timeout
+            elif kind == "ready" and not ready and current is None and last == ("cell", -1):
+                ready, deadline = True, time.monotonic() + timeout
         run.kill()
         _kill_leftovers(keep)
         if finished:
@@ -495,6 +512,12 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
         Row(NOTEBOOK, "ERROR", 0, 0, f"gave up after {MAX_RESTARTS} restarts; the remaining exercises were not run")
     )
     return cells_ended, verdicts, rows
+
+
+def _after(item, last):
+    """Whether ``(kind, index)`` comes after ``last`` in the runner's order: cells, then probes."""
+    order = {"cell": 0, "probe": 1}
+    return (order[item[0]], item[1]) > (order[last[0]], last[1])
 
 
 def _probe_outcome(message, interrupted, timeout):
@@ -739,8 +762,11 @@ def main(argv=None):
 
     all_rows, last = [], []
     write_csv(all_rows)
+    environment, tampered = _environment.snapshot(), None
     for sub, data in contents.items():
-        if isinstance(data, Exception):
+        if tampered is not None:
+            rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"not graded: {one_line(tampered)} changed the grader's environment")]
+        elif isinstance(data, Exception):
             rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"cannot read the file: {data}")]
         else:
             try:
@@ -756,6 +782,15 @@ def main(argv=None):
                 )
             except Exception as exc:  # a case the grader did not foresee must not lose the rest of the batch
                 rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"the grader failed on this file ({type(exc).__name__}: {exc})")]
+            now = _environment.snapshot()
+            changed = _environment.changes(environment, now)
+            if changed:  # a planted .pth or patched module would run in every later submission's process
+                tampered = sub
+                rows.append(Row(NOTEBOOK, "ERROR", 0, 0, one_line(
+                    f"while this submission ran, {len(changed)} files of the grader's Python environment changed "
+                    f"({', '.join(changed[:3])}); grading stops here: reinstall the environment, grade the "
+                    "remaining submissions again, and use --sandbox")))
+            environment = now
         last = rows
         graded = [r for r in rows if r.exercise != NOTEBOOK]
         score = sum(r.points for r in graded)
