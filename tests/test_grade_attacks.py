@@ -463,3 +463,24 @@ def test_the_grading_process_runs_no_pth_file(tmp_path, private_python):
     assert done.returncode == 0, done.stderr
     rows = grades.read_text().splitlines()[1:]
     assert rows == [f"{submission},demo-square,PASS,1,1,square(x) is right on fresh inputs"], rows
+
+
+def test_judging_a_record_has_a_time_limit():
+    """Whatever a record makes the grader's copy of a check do, judging it stops at the time limit."""
+    import time
+
+    from igrlib.coursework.grade import _judge
+
+    def slow_check(answer):
+        answer(1.0)
+        time.sleep(30)  # stands for a cost the record imposes
+        return True, "done"
+
+    recorder = _replay.Recorder(lambda x: x)
+    _evaluate(lambda answer: (answer(1.0) == 1.0, "recorded"), recorder)
+    record = json.loads(json.dumps(recorder.calls))
+    start = time.monotonic()
+    status, message = _judge(slow_check, record, [1, 2, 0], limit=0.5)
+    assert time.monotonic() - start < 5
+    assert (status, message) == ("ERROR", "judging the record of your function's results took over 0.5 s; not graded")
+    assert _judge(lambda answer: (answer(1.0) == 1.0, "fine"), record, [1, 2, 0], limit=5) == ("PASS", "fine")

@@ -36,6 +36,7 @@ throwaway environment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
@@ -49,6 +50,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import NamedTuple
 
@@ -537,17 +539,48 @@ def _probe_outcome(message, interrupted, timeout):
     return "RECORD", message["calls"]
 
 
-def _judge(fn, record, seed):
-    """The grader's verdict on a recorded answer: ``(status, message)``, never an exception."""
+class _OutOfTime(BaseException):
+    """Judging a record ran past its limit (a ``BaseException``: no ``except Exception`` of a check stops it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Raise :class:`_OutOfTime` in the block after ``seconds`` (main thread only; elsewhere no limit)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        calls = _replay.decode_calls(record)
-    except Exception as exc:  # a forged or broken record: any error of decoding is the record's fault
-        return (
-            "ERROR",
-            f"the record of your function's results is malformed ({type(exc).__name__}: {one_line(exc, 100)})",
-        )
-    with checks.seeded(seed):
-        return _replay.verdict(fn, calls, checks._evaluate)
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _judge(fn, record, seed, limit):
+    """The grader's verdict on a recorded answer: ``(status, message)``, never an exception.
+
+    The record is the submission's: decoding it and replaying it through the check may take at
+    most ``limit`` seconds (the check's own time limit in the submission's process).
+    """
+    try:
+        with _time_limit(limit):
+            try:
+                calls = _replay.decode_calls(record)
+            except Exception as exc:  # a forged or broken record: any error of decoding is the record's fault
+                return (
+                    "ERROR",
+                    f"the record of your function's results is malformed ({type(exc).__name__}: {one_line(exc, 100)})",
+                )
+            with checks.seeded(seed):
+                return _replay.verdict(fn, calls, checks._evaluate)
+    except _OutOfTime:
+        return "ERROR", f"judging the record of your function's results took over {limit:g} s; not graded"
 
 
 # --------------------------------------------------------------------------- grading
@@ -617,7 +650,7 @@ def grade(
         if fn is None:
             status, message = "ERROR", f"no check named {name!r} in this version of igrlib"
         elif status == "RECORD":
-            status, message = _judge(fn, message, [*seed, index])
+            status, message = _judge(fn, message, [*seed, index], timeout)
         if status != "PASS" and troubled and "could not find the answer" in message:
             message += "; " + ", ".join(f"cell {i + 1}: {v[0]}" for i, v in sorted(troubled.items()))
         full = 1.0 if check.startswith("hidden:") else points[name]
