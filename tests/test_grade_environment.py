@@ -1,6 +1,9 @@
 """igrlib.coursework._environment: a snapshot of the files grading runs on sees what a submission changed."""
 
+import importlib.util
 import os
+import pathlib
+import py_compile
 import sys
 
 from igrlib.coursework import _environment
@@ -30,11 +33,31 @@ def test_a_planted_pth_file_a_rewritten_module_and_a_removed_file_are_seen(tmp_p
     mod.write_text("x = 2\n")  # same size: the modification time tells
     os.utime(mod, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
     (lib / "pkg" / "old.py").unlink()
-    (lib / "pkg" / "__pycache__").mkdir()
-    (lib / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"\0")
     assert _environment.changes(before, _environment.snapshot([lib])) == sorted(
-        str(lib / p) for p in ("evil.pth", "pkg/mod.py", "pkg/old.py", "pkg/__pycache__/mod.cpython-311.pyc")
+        str(lib / p) for p in ("evil.pth", "pkg/mod.py", "pkg/old.py")
     )
+
+
+def test_bytecode_counts_unless_it_is_what_its_source_compiles_to(tmp_path):
+    """Python writes (and may drop) bytecode by itself: no change. A .pyc holding other code than
+    its source's, which Python would load since its header matches the source, is a change."""
+    lib = _tree(tmp_path)
+    source = lib / "pkg" / "mod.py"
+    cached = pathlib.Path(importlib.util.cache_from_source(str(source)))
+    before = _environment.snapshot([lib])
+    py_compile.compile(str(source), cfile=str(cached))  # as an import would
+    honest = _environment.snapshot([lib])
+    assert _environment.changes(before, honest) == []
+    planted = tmp_path / "other.py"  # outside the environment
+    planted.write_text("x = 666\n")
+    py_compile.compile(str(planted), cfile=str(cached))
+    header = bytearray(cached.read_bytes())
+    stat = source.stat()  # the header Python checks: the source's time and size
+    header[8:16] = int(stat.st_mtime).to_bytes(4, "little") + stat.st_size.to_bytes(4, "little")
+    cached.write_bytes(bytes(header))
+    assert _environment.changes(honest, _environment.snapshot([lib])) == [str(cached)]
+    cached.unlink()
+    assert _environment.changes(honest, _environment.snapshot([lib])) == []
 
 
 def test_a_replaced_file_of_the_same_size_and_time_is_seen_by_its_inode(tmp_path):
