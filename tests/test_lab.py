@@ -73,10 +73,39 @@ def running_lab(notebook_dir, runtime, *extra):
         proc.wait(timeout=30)
 
 
+CHAPTER = "02_euler.ipynb"  # a short chapter (about 5 s) with a live slider
+COPY = ROOT / "_build" / "lab-test"  # where the browser test opens a fresh copy of it
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    with running_lab(ROOT, tmp_path_factory.mktemp("runtime")) as served:
-        yield served
+    """JupyterLab over the repository, as `make lab` starts it, with a fresh copy of one chapter in
+    _build/lab-test/ (so that autosave never touches book/), rendering every cell."""
+    import nbformat
+
+    shutil.rmtree(COPY, ignore_errors=True)
+    COPY.mkdir(parents=True)
+    nb = nbformat.read(ROOT / "book" / CHAPTER, as_version=4)
+    for cell in nb.cells:  # a fresh copy: no stored output or count, so every one the test sees is new
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, COPY / CHAPTER)
+    # Render every cell (JupyterLab 4 otherwise draws only the cells near the viewport).
+    own = tmp_path_factory.mktemp("lab")
+    settings = own / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    extra = (
+        f"--LabApp.user_settings_dir={own / 'settings'}",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    )
+    try:
+        with running_lab(ROOT, own / "runtime", *extra) as served:
+            yield served
+    finally:
+        shutil.rmtree(COPY, ignore_errors=True)
 
 
 def get(base, token, path):
@@ -130,8 +159,6 @@ def test_a_kernel_of_the_lab_runs_a_live_slider(lab):
 
 # --- JupyterLab itself, driven in the system Chromium --------------------------------------------
 
-CHAPTER = "02_euler.ipynb"  # a short chapter (about 5 s) with a live slider
-
 RUN_STATE_JS = """
 const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
 const prompts = cells.map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
@@ -148,38 +175,20 @@ return [...document.querySelectorAll('.jp-Notebook .widget-output img, .jp-Noteb
 
 
 @pytest.fixture(scope="module")
-def lab_in_browser(tmp_path_factory):
-    """JupyterLab on a copy of one chapter (so that autosave never touches book/), and Chromium."""
+def lab_in_browser(lab):
+    """The JupyterLab of ``lab`` on the fresh copy of the chapter, and Chromium."""
     sys.path.insert(0, str(ROOT / "tests"))
     import _website as site
 
     chromium, chromedriver, reason = site.find_browser()
     if reason:
         site.unavailable(reason)
-    import nbformat
-
-    root = tmp_path_factory.mktemp("lab")
-    nb = nbformat.read(ROOT / "book" / CHAPTER, as_version=4)
-    for cell in nb.cells:  # a fresh copy: no stored output or count, so every one the test sees is new
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    nb.metadata.pop("widgets", None)
-    nbformat.write(nb, root / CHAPTER)
-    # Render every cell (JupyterLab 4 otherwise draws only the cells near the viewport).
-    settings = root / ".settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
-    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    extra = (
-        f"--LabApp.user_settings_dir={root / '.settings'}",
-        "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    )
-    with running_lab(root, root / ".runtime", *extra) as (base, token):
-        driver = site.start_chromium(chromium, chromedriver)
-        try:
-            yield driver, f"{base}/lab/tree/{CHAPTER}?token={token}"
-        finally:
-            site.stop_chromium(driver)
+    base, token = lab
+    driver = site.start_chromium(chromium, chromedriver)
+    try:
+        yield driver, f"{base}/lab/tree/{COPY.relative_to(ROOT).as_posix()}/{CHAPTER}?token={token}"
+    finally:
+        site.stop_chromium(driver)
 
 
 def _wait(condition, timeout, what):
