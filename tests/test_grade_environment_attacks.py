@@ -1,0 +1,100 @@
+"""The grader's environment check attacked as a hostile student would.
+
+Without ``--sandbox`` a submission's code can write the Python environment the next
+submission's process starts from; the grader compares that environment before and after
+each submission (:mod:`igrlib.coursework._environment`). Each test here is a change that
+check once missed: a submission rewrites a file of a private Python environment made by the
+test (never the shared one: other tests run meanwhile), and the next submission must not be
+graded on what it left behind.
+"""
+
+import os
+import pathlib
+
+import nbformat
+from test_grade import TIMEOUT
+from test_grade_attacks import _grade_with, chapter
+
+from igrlib.coursework.grade import grade, reference_chapters
+
+SOLVED = "def square(x):\n    return x * x"
+
+
+def _batch(tmp_path, python, attack, honest=SOLVED, *honest_before):
+    """Grade submission A (the attack's cell before a right answer), then B (``honest``);
+    return ``(rows of A, rows of B)`` as CSV lines."""
+    reference, a, b = (tmp_path / name for name in ("reference", "a", "b"))
+    for folder in (reference, a, b):
+        folder.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x"), reference / "ch.ipynb")
+    nbformat.write(chapter("demo-square", "square", "x", SOLVED, attack), a / "ch.ipynb")
+    nbformat.write(chapter("demo-square", "square", "x", honest, *honest_before), b / "ch.ipynb")
+    grades = tmp_path / "grades.csv"
+    done = _grade_with(python, a / "ch.ipynb", b / "ch.ipynb", "--reference", reference, "--csv", grades)
+    assert done.returncode == 0, done.stderr
+    lines = grades.read_text().splitlines()
+    return [r for r in lines if r.startswith(str(a))], [r for r in lines if r.startswith(str(b))]
+
+
+def _stopped_after_a(rows_a, rows_b, b, planted):
+    assert any("grader's Python environment changed" in r and planted in r for r in rows_a), rows_a
+    assert rows_b == [
+        f"{b / 'ch.ipynb'},(notebook),ERROR,0,0,"
+        f"not graded: {b.parent / 'a' / 'ch.ipynb'} changed the grader's environment"
+    ], rows_b
+
+
+def test_a_rewrite_in_place_that_keeps_size_and_time_is_seen(tmp_path, private_python):
+    """A module of the environment rewritten in place, same size, its modification time set back
+    to the nanosecond (``os.utime``): size, time and inode are those of before, but the next
+    submission imports the new code. Only the change time (ctime), which no process can set,
+    gives it away."""
+    python, site = private_python
+    module = site / "zz_lib.py"
+    module.write_text("def square(x):\n    return x * x\n")
+    attack = (
+        "import os\n"
+        f"path = {str(module)!r}\n"
+        "st = os.stat(path)\n"
+        "with open(path, 'r+b') as fh:\n"
+        "    text = fh.read()\n"
+        "    fh.seek(0)\n"
+        "    fh.write(text.replace(b'x * x', b'x + x'))\n"
+        "os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))"
+    )
+    rows_a, rows_b = _batch(tmp_path, python, attack, "from zz_lib import square")
+    assert "x + x" in module.read_text(), "the attack did not run"
+    _stopped_after_a(rows_a, rows_b, tmp_path / "b", "zz_lib.py")
+
+
+def test_the_virtual_environments_configuration_is_part_of_the_environment(tmp_path, private_python):
+    """``pyvenv.cfg`` tells every new interpreter of a virtual environment where its standard
+    library is (its ``home``): rewritten, the next submission's process starts from another
+    Python, or (here) not at all."""
+    python, _site = private_python
+    config = pathlib.Path(python).parents[1] / "pyvenv.cfg"
+    attack = f"import pathlib\npathlib.Path({str(config)!r}).write_text('home = /nonexistent\\n')"
+    rows_a, rows_b = _batch(tmp_path, python, attack)
+    assert "/nonexistent" in config.read_text(), "the attack did not run"
+    _stopped_after_a(rows_a, rows_b, tmp_path / "b", "pyvenv.cfg")
+
+
+def test_an_honest_cell_calling_help_is_run(tmp_path):
+    """``help`` is a builtin students use in notebooks; the grading process (started without the
+    site module, which defines it) must still have it, or the cell and the answer it defines are lost."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x"), reference / "ch.ipynb")
+    submission = tmp_path / "ch.ipynb"
+    source = "help(len)\nexit, quit, copyright, credits, license\n" + SOLVED
+    nbformat.write(chapter("demo-square", "square", "x", source), submission)
+    rows = grade(submission, chapters=reference_chapters(reference), timeout=TIMEOUT)
+    assert [(r.exercise, r.status) for r in rows] == [("demo-square", "PASS")], rows
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
