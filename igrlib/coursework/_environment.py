@@ -11,10 +11,13 @@ environment taken before each submission with one taken after it: a submission
 that changed anything is reported, and the grading stops there, since the
 environment can no longer be trusted.
 
-A snapshot records the size, modification time and inode of every file in the
-folders of :func:`import_path` (without the standard library's ``test`` package
-and a base installation's ``site-packages`` that is not on the path), the folder
-of igrlib itself and the interpreter's folder. Bytecode (``__pycache__``) counts
+A snapshot records the size, modification time, change time and inode of every
+file in the folders of :func:`import_path` (without the standard library's ``test``
+package and a base installation's ``site-packages`` that is not on the path), the
+folder of igrlib itself and the interpreter's folder. The change time is what gives
+away a file rewritten in place with its size kept and its modification time set
+back (``os.utime`` sets it to the nanosecond): no process sets the change time but
+the kernel. Bytecode (``__pycache__``) counts
 too, since Python loads a planted ``.pyc`` whose header matches its source; but a
 ``.pyc`` written or removed by Python itself (the grader, or another program,
 importing a module for the first time) is no change: :func:`changes` leaves out a
@@ -74,7 +77,8 @@ def roots():
 
 
 def snapshot(folders=None):
-    """``{path: (size, mtime_ns, inode)}`` of every file below ``folders`` (default: :func:`roots`).
+    """``{path: (size, mtime_ns, ctime_ns, inode)}`` of every file below ``folders`` (default:
+    :func:`roots`; a root may be a file).
 
     A folder that is also a root in its own right is read once, as that root.
     """
@@ -83,7 +87,7 @@ def snapshot(folders=None):
     for top in folders:
         if os.path.isfile(top):
             st = os.lstat(top)
-            files[top] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            files[top] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         for here, dirs, names in os.walk(top):
             dirs[:] = sorted(
                 d for d in dirs
@@ -95,7 +99,7 @@ def snapshot(folders=None):
                     st = os.lstat(path)
                 except OSError:
                     continue  # removed while we looked: the next snapshot says so
-                files[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+                files[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return files
 
 
