@@ -14,10 +14,12 @@ environment can no longer be trusted.
 A snapshot records the size, modification time, change time and inode of every
 file in the folders of :func:`import_path` (without the standard library's ``test``
 package and a base installation's ``site-packages`` that is not on the path), the
-folder of igrlib itself and the interpreter's folder. The change time is what gives
-away a file rewritten in place with its size kept and its modification time set
-back (``os.utime`` sets it to the nanosecond): no process sets the change time but
-the kernel. Bytecode (``__pycache__``) counts
+folder of igrlib itself, the interpreter's folder, the interpreter itself (where a
+virtual environment's ``python`` links to) and the virtual environment's
+``pyvenv.cfg``, which tells a new interpreter where its standard library is. The
+change time is what gives away a file rewritten in place with its size kept and its
+modification time set back (``os.utime`` sets it to the nanosecond): no process sets
+the change time but the kernel. Bytecode (``__pycache__``) counts
 too, since Python loads a planted ``.pyc`` whose header matches its source; but a
 ``.pyc`` written or removed by Python itself (the grader, or another program,
 importing a module for the first time) is no change: :func:`changes` leaves out a
@@ -34,6 +36,7 @@ import marshal
 import os
 import subprocess
 import sys
+import sysconfig
 
 __all__ = ["changes", "import_path", "roots", "snapshot"]
 
@@ -65,15 +68,25 @@ def import_path():
 
 
 def roots():
-    """The folders whose files grading depends on: :func:`import_path`, igrlib and the interpreter's.
+    """The folders and files grading depends on: :func:`import_path`, igrlib, the interpreter's
+    folder, the interpreter, its shared library (if any) and ``pyvenv.cfg`` (in a virtual environment).
 
     A folder of the path that holds igrlib itself (the project, for an editable install) counts
     only through igrlib's own folder: the rest of the project is not imported when grading.
     """
     igrlib_dir = _igrlib_dir()
     found = [p for p in import_path() if p != os.path.dirname(igrlib_dir)]
-    found += [igrlib_dir, os.path.realpath(os.path.dirname(sys.executable))]
+    found += [igrlib_dir, os.path.realpath(os.path.dirname(sys.executable)), os.path.realpath(sys.executable)]
+    found += [f for f in (os.path.join(sys.prefix, "pyvenv.cfg"), _libpython()) if f and os.path.isfile(f)]
     return sorted(set(found))
+
+
+def _libpython():
+    """The shared library of the interpreter, if it is built with one, or None."""
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        return None
+    name = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY")
+    return os.path.realpath(os.path.join(sysconfig.get_config_var("LIBDIR") or "", name or ""))
 
 
 def snapshot(folders=None):
