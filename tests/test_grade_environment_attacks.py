@@ -98,3 +98,60 @@ def _alive(pid):
     except ProcessLookupError:
         return False
     return True
+
+
+# A chain of processes, each in a session of its own (so no process group holds two of them), the
+# deepest of which waits for the next submission's process and then plants a file.
+CHAIN = """\
+import os, pathlib, time
+def level(depth):
+    os.setsid()
+    with open({pids!r}, 'a') as fh:
+        fh.write(f'{{os.getpid()}}\\n')
+    if depth and os.fork() == 0:
+        try:
+            level(depth - 1)
+        finally:
+            os._exit(0)
+    if depth:
+        time.sleep(60)
+        return
+    pathlib.Path({pid!r}).write_text(str(os.getpid()))
+    mine = os.getcwd()
+    for _ in range(600):
+        for cwd in pathlib.Path('/proc').glob('[0-9]*/cwd'):
+            try:
+                other = os.readlink(cwd)
+            except OSError:
+                continue
+            if other != mine and os.path.exists(os.path.join(other, 'submission.ipynb')):
+                pathlib.Path({planted!r}).write_text('x = 1\\n')
+                return
+        time.sleep(0.05)
+if os.fork() == 0:
+    try:
+        level({depth})
+    finally:
+        os._exit(0)
+"""
+
+
+def test_no_process_of_a_deep_chain_outlives_its_submission(tmp_path, private_python):
+    """Each process of the chain is killed only once its parent is gone and it has become the
+    grader's child: a chain deeper than the grader's rounds of killing outlived submission A,
+    then changed the environment while B ran, and B was blamed for it."""
+    python, site = private_python
+    pid_file, planted = tmp_path / "deepest.pid", site / "zz_late.py"
+    pids = tmp_path / "chain.pids"
+    attack = CHAIN.format(pid=str(pid_file), pids=str(pids), planted=str(planted), depth=30)
+    honest = "import time\ntime.sleep(2)\n" + SOLVED
+    try:
+        rows_a, rows_b = _batch(tmp_path, python, attack, honest)
+        assert pid_file.exists(), "the attack did not run"
+        assert not _alive(int(pid_file.read_text())), "a process of submission A is still running"
+        assert not planted.exists(), "a process of submission A planted a file while B ran"
+        assert rows_b == [f"{tmp_path / 'b' / 'ch.ipynb'},demo-square,PASS,1,1,square(x) is right on fresh inputs"]
+    finally:
+        for pid in map(int, pids.read_text().split() if pids.exists() else []):
+            if _alive(pid):
+                os.kill(pid, 9)
