@@ -36,6 +36,7 @@ throwaway environment.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import csv
 import hashlib
@@ -367,38 +368,61 @@ def _become_subreaper():
         pass
 
 
-def _children():
-    me = str(os.getpid())
-    found = []
+def _parents():
+    """``{pid: parent pid}`` of every process in ``/proc``."""
+    found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            if stat[stat.rindex(")") + 2 :].split()[1] == me:
-                found.append(int(entry))
+            found[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
     return found
 
 
-def _kill_leftovers(keep=()):
-    """Kill every child of this process not in ``keep`` (with the subreaper, everything a submission left)."""
+def _children():
+    me = os.getpid()
+    return [pid for pid, parent in _parents().items() if parent == me]
+
+
+def _descendants(keep=()):
+    """Every process below this one, but those in ``keep`` and the processes below them."""
+    below = collections.defaultdict(list)
+    for pid, parent in _parents().items():
+        below[parent].append(pid)
+    found, todo = [], [pid for pid in below[os.getpid()] if pid not in keep]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += below[pid]
+    return found
+
+
+def _kill_leftovers(keep=(), limit=30.0):
+    """Kill every process below this one not in ``keep`` (with the subreaper, everything a submission
+    left), however deep: each round stops all of them (a stopped process cannot fork), then kills
+    them, until none is left (or ``limit`` seconds have passed)."""
     if not os.path.isdir("/proc"):
         return
-    for _ in range(20):
-        victims = [pid for pid in _children() if pid not in keep]
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        victims = _descendants(keep)
         if not victims:
             return
-        for pid in victims:
-            for kill in (os.killpg, os.kill):
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in victims:
                 try:
-                    kill(pid, signal.SIGKILL)
+                    os.kill(pid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+        for pid in _children():
+            if pid not in keep:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+        time.sleep(0.01)  # the killed processes' children are handed to this one
 
 
 def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
