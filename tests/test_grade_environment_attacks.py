@@ -8,13 +8,16 @@ test (never the shared one: other tests run meanwhile), and the next submission 
 graded on what it left behind.
 """
 
+import importlib.util
 import os
 import pathlib
+import py_compile
 
 import nbformat
 from test_grade import TIMEOUT
 from test_grade_attacks import _grade_with, chapter
 
+from igrlib.coursework import _environment
 from igrlib.coursework.grade import grade, reference_chapters
 
 SOLVED = "def square(x):\n    return x * x"
@@ -155,3 +158,41 @@ def test_no_process_of_a_deep_chain_outlives_its_submission(tmp_path, private_py
         for pid in map(int, pids.read_text().split() if pids.exists() else []):
             if _alive(pid):
                 os.kill(pid, 9)
+
+
+def _package_with_bytecode(tmp_path):
+    lib = tmp_path / "lib"
+    (lib / "pkg").mkdir(parents=True)
+    source = lib / "pkg" / "mod.py"
+    source.write_text("x = 1\n")
+    cached = pathlib.Path(importlib.util.cache_from_source(str(source)))
+    py_compile.compile(str(source), cfile=str(cached))
+    return lib, source, cached
+
+
+def test_a_bytecode_folder_replaced_by_a_link_elsewhere_is_seen(tmp_path):
+    """``__pycache__`` replaced by a link to a folder outside the environment: the snapshot does not
+    follow links, so the old .pyc files looked merely gone (harmless). Any later write to that
+    outside folder (by another submission, which no snapshot watches) puts bytecode under the
+    package that Python loads."""
+    lib, source, cached = _package_with_bytecode(tmp_path)
+    before = _environment.snapshot([lib])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    cached.unlink()
+    cached.parent.rmdir()
+    cached.parent.symlink_to(outside, target_is_directory=True)
+    assert _environment.changes(before, _environment.snapshot([lib])) != []
+
+
+def test_bytecode_replaced_by_a_link_to_a_file_elsewhere_is_seen(tmp_path):
+    """A .pyc replaced by a link to an outside file that holds, for now, exactly the right code (or
+    nothing at all): the outside file can be rewritten later, unwatched."""
+    lib, source, cached = _package_with_bytecode(tmp_path)
+    before = _environment.snapshot([lib])
+    outside = tmp_path / "outside.pyc"
+    os.replace(cached, outside)  # the same, right, code
+    cached.symlink_to(outside)
+    assert _environment.changes(before, _environment.snapshot([lib])) == [str(cached)]
+    outside.unlink()  # a dangling link: nothing there yet
+    assert _environment.changes(before, _environment.snapshot([lib])) == [str(cached)]
