@@ -93,7 +93,8 @@ def snapshot(folders=None):
     """``{path: (size, mtime_ns, ctime_ns, inode)}`` of every file below ``folders`` (default:
     :func:`roots`; a root may be a file).
 
-    A folder that is also a root in its own right is read once, as that root.
+    A folder that is also a root in its own right is read once, as that root. A link to a folder
+    is recorded as ``("link", target)`` (a folder replaced by one is a change).
     """
     folders = sorted({os.path.realpath(f) for f in (roots() if folders is None else folders)})
     files = {}
@@ -106,6 +107,10 @@ def snapshot(folders=None):
                 d for d in dirs
                 if os.path.join(here, d) not in folders and not (here == top and d in _SKIP)
             )
+            for name in dirs:  # a link to a folder is not walked into: it is an entry of its own
+                path = os.path.join(here, name)
+                if os.path.islink(path):
+                    files[path] = ("link", os.readlink(path))
             for name in names:
                 path = os.path.join(here, name)
                 try:
@@ -126,15 +131,18 @@ def changes(before, after):
 def harmless_bytecode(path):
     """Whether the file at ``path`` is a cached ``.pyc`` (or its absence) that cannot change what
     runs: gone (Python compiles the source again), of another Python version (ignored), or
-    holding exactly the code its source compiles to."""
+    holding exactly the code its source compiles to. A link is never harmless: what it points
+    to is outside what the snapshot sees and may be rewritten later."""
     if not path.endswith(".pyc") or os.path.basename(os.path.dirname(path)) != "__pycache__":
         return False
     try:
         source = importlib.util.source_from_cache(path)
     except ValueError:  # not named as Python names its cache files
         return False
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return True
+    if os.path.islink(path) or os.path.islink(os.path.dirname(path)):
+        return False
     try:
         with open(path, "rb") as fh:
             data = fh.read()
