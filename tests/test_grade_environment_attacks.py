@@ -12,10 +12,12 @@ import importlib.util
 import os
 import pathlib
 import py_compile
+import subprocess
 
 import nbformat
+import pytest
 from test_grade import TIMEOUT
-from test_grade_attacks import _grade_with, chapter
+from test_grade_attacks import chapter
 
 from igrlib.coursework import _environment
 from igrlib.coursework.grade import grade, reference_chapters
@@ -33,7 +35,9 @@ def _batch(tmp_path, python, attack, honest=SOLVED, *honest_before):
     nbformat.write(chapter("demo-square", "square", "x", SOLVED, attack), a / "ch.ipynb")
     nbformat.write(chapter("demo-square", "square", "x", honest, *honest_before), b / "ch.ipynb")
     grades = tmp_path / "grades.csv"
-    done = _grade_with(python, a / "ch.ipynb", b / "ch.ipynb", "--reference", reference, "--csv", grades)
+    command = [python, "-m", "igrlib.coursework.grade", a / "ch.ipynb", b / "ch.ipynb", "--reference", reference]
+    # run from tmp_path: from the project's folder, ``-m`` would import the project's igrlib
+    done = subprocess.run([*command, "--csv", grades], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = grades.read_text().splitlines()
     return [r for r in lines if r.startswith(str(a))], [r for r in lines if r.startswith(str(b))]
@@ -196,3 +200,46 @@ def test_bytecode_replaced_by_a_link_to_a_file_elsewhere_is_seen(tmp_path):
     assert _environment.changes(before, _environment.snapshot([lib])) == [str(cached)]
     outside.unlink()  # a dangling link: nothing there yet
     assert _environment.changes(before, _environment.snapshot([lib])) == [str(cached)]
+
+
+@pytest.fixture(params=["project", "site-packages"])
+def python_with_own_igrlib(request, tmp_path):
+    """A virtual environment with a copy of igrlib of its own: in a project folder on its path (as
+    an editable install puts it) or in its site-packages (as ``pip install`` does). Returns its
+    interpreter and the folder that holds igrlib."""
+    import shutil
+    import sys
+    import sysconfig
+
+    import igrlib
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    ask = [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    site = pathlib.Path(subprocess.run(ask, check=True, capture_output=True, text=True).stdout.strip())
+    home = tmp_path / "project" if request.param == "project" else site
+    shutil.copytree(
+        pathlib.Path(igrlib.__file__).parent, home / "igrlib", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (site / "shared.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n{home}\n")
+    return python, home
+
+
+def test_a_module_planted_beside_igrlib_is_seen(tmp_path, python_with_own_igrlib):
+    """The folder that holds igrlib is on the grading process's import path, but only igrlib's own
+    folder was compared (for a ``pip install``, that left out all of site-packages). The standard
+    library's ``copy`` module tries ``from org.python.core import PyStringMap`` (for Jython) in
+    every process: a package ``org`` planted beside igrlib runs in every later submission's."""
+    python, home = python_with_own_igrlib
+    planted = home / "org" / "__init__.py"
+    payload = "import os; os.path.exists('submission.ipynb') and os._exit(3)\n"
+    attack = (
+        "import os, pathlib, igrlib\n"
+        "org = pathlib.Path(igrlib.__file__).parents[1] / 'org'\n"
+        "org.mkdir()\n"
+        f"(org / '__init__.py').write_text({payload!r})"
+    )
+    rows_a, rows_b = _batch(tmp_path, python, attack)
+    assert planted.exists(), "the attack did not run"
+    _stopped_after_a(rows_a, rows_b, tmp_path / "b", "__init__.py")
