@@ -234,7 +234,8 @@ def test_a_module_planted_beside_igrlib_is_seen(tmp_path, python_with_own_igrlib
     """The folder that holds igrlib is on the grading process's import path, but only igrlib's own
     folder was compared (for a ``pip install``, that left out all of site-packages). The standard
     library's ``copy`` module tries ``from org.python.core import PyStringMap`` (for Jython) in
-    every process: a package ``org`` planted beside igrlib runs in every later submission's."""
+    every process: a package ``org`` planted beside igrlib ran in every later submission's. Either
+    it is seen, or it does not run."""
     python, home = python_with_own_igrlib
     planted = home / "org" / "__init__.py"
     payload = "import os; os.path.exists('submission.ipynb') and os._exit(3)\n"
@@ -246,4 +247,7 @@ def test_a_module_planted_beside_igrlib_is_seen(tmp_path, python_with_own_igrlib
     )
     rows_a, rows_b = _batch(tmp_path, python, attack)
     assert planted.exists(), "the attack did not run"
-    _stopped_after_a(rows_a, rows_b, tmp_path / "b", "__init__.py")
+    if any("environment changed" in r for r in rows_a):  # seen: in site-packages, which is compared
+        _stopped_after_a(rows_a, rows_b, tmp_path / "b", "__init__.py")
+    else:  # unseen: then it must not reach B's process (a project is not on its import path)
+        assert rows_b == [f"{tmp_path / 'b' / 'ch.ipynb'},demo-square,PASS,1,1,square(x) is right on fresh inputs"]
