@@ -38,7 +38,7 @@ import subprocess
 import sys
 import sysconfig
 
-__all__ = ["changes", "import_path", "roots", "snapshot"]
+__all__ = ["changes", "igrlib_dir", "import_path", "roots", "snapshot"]
 
 # Top-level folders of an import directory left out: the standard library's test suite
 # (never imported when grading) and the base installation's site-packages, which a virtual
@@ -52,31 +52,43 @@ def _igrlib_dir():
     return os.path.realpath(os.path.dirname(igrlib.__file__))
 
 
+def igrlib_dir():
+    """igrlib's own folder: the grading process loads igrlib from there, whatever its import path."""
+    return _igrlib_dir()
+
+
 @functools.cache
 def import_path():
-    """The folders a fresh ``python -I`` of this interpreter imports from, then igrlib's parent.
+    """The folders a fresh ``python -I`` of this interpreter imports from, but the folder that
+    holds igrlib unless that is one of its site-packages folders.
 
     Asked once, of a new process, before any submission runs: its ``.pth`` files (an editable
     install's, Debian's dist-packages) are read while they are still the installation's own.
-    The current folder, ``PYTHONPATH`` and the user's site-packages are not on it.
+    The current folder, ``PYTHONPATH`` and the user's site-packages are not on it. The folder
+    an editable install puts on the path (the project) is left out: the grading process loads
+    igrlib from :func:`igrlib_dir` itself, and a module planted beside it in the project (which
+    is not compared, see :func:`roots`) would otherwise be found there.
     """
-    probe = [sys.executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"]
-    path = json.loads(subprocess.run(probe, capture_output=True, text=True, check=True).stdout)
+    code = "import json, site, sys; print(json.dumps([sys.path, site.getsitepackages()]))"
+    probe = [sys.executable, "-I", "-c", code]
+    path, sites = json.loads(subprocess.run(probe, capture_output=True, text=True, check=True).stdout)
     path = [os.path.realpath(p) for p in path if p and os.path.exists(p)]  # folders, or a zip of the library
-    parent = os.path.dirname(_igrlib_dir())  # an editable install may import it through a finder
-    return list(dict.fromkeys([*path, parent]))
+    parent = os.path.dirname(_igrlib_dir())
+    if parent not in {os.path.realpath(p) for p in sites}:
+        path = [p for p in path if p != parent]
+    return list(dict.fromkeys(path))
 
 
 def roots():
     """The folders and files grading depends on: :func:`import_path`, igrlib, the interpreter's
     folder, the interpreter, its shared library (if any) and ``pyvenv.cfg`` (in a virtual environment).
 
-    A folder of the path that holds igrlib itself (the project, for an editable install) counts
-    only through igrlib's own folder: the rest of the project is not imported when grading.
+    A site-packages folder that holds igrlib (after ``pip install``) is compared whole; the
+    project of an editable install only through igrlib's own folder, since it is not on the
+    grading process's import path.
     """
-    igrlib_dir = _igrlib_dir()
-    found = [p for p in import_path() if p != os.path.dirname(igrlib_dir)]
-    found += [igrlib_dir, os.path.realpath(os.path.dirname(sys.executable)), os.path.realpath(sys.executable)]
+    found = [*import_path(), _igrlib_dir(), os.path.realpath(os.path.dirname(sys.executable))]
+    found += [os.path.realpath(sys.executable)]
     found += [f for f in (os.path.join(sys.prefix, "pyvenv.cfg"), _libpython()) if f and os.path.isfile(f)]
     return sorted(set(found))
 

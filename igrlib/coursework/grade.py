@@ -215,9 +215,14 @@ def sandbox_available():
     return probe.returncode == 0
 
 
-# Starts the runner on the import path given after it (see _environment.import_path).
+# Starts the runner on the import path given after igrlib's folder (see _environment.import_path),
+# loading igrlib from that folder (the project of an editable install is not on the path).
 _BOOT = (
-    "import sys; sys.path[:] = sys.argv[1:]; del sys.argv[1:]; import runpy; "
+    "import sys; home = sys.argv[1]; sys.path[:] = sys.argv[2:]; del sys.argv[1:]; "
+    "import importlib.util, os, runpy; "
+    "spec = importlib.util.spec_from_file_location("
+    "'igrlib', os.path.join(home, '__init__.py'), submodule_search_locations=[home]); "
+    "sys.modules['igrlib'] = module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
     "runpy.run_module('igrlib.coursework._runner', run_name='__main__', alter_sys=True)"
 )
 
@@ -226,7 +231,7 @@ def _command(sandbox):
     # -I: no PYTHON* variables, user site-packages or current folder; -S: no site module, so no
     # .pth file or sitecustomize runs (an earlier submission may have planted one); -B: no bytecode
     # written into the environment (the grader compares it before and after each submission)
-    runner = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, *_environment.import_path()]
+    runner = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, _environment.igrlib_dir(), *_environment.import_path()]
     if not sandbox:
         return runner
     # new user, network, pid and mount namespaces: no network, only its own processes in /proc
