@@ -251,3 +251,25 @@ def test_a_module_planted_beside_igrlib_is_seen(tmp_path, python_with_own_igrlib
         _stopped_after_a(rows_a, rows_b, tmp_path / "b", "__init__.py")
     else:  # unseen: then it must not reach B's process (a project is not on its import path)
         assert rows_b == [f"{tmp_path / 'b' / 'ch.ipynb'},demo-square,PASS,1,1,square(x) is right on fresh inputs"]
+
+
+def test_many_bytecode_files_for_one_large_source_are_judged_quickly(tmp_path):
+    """Each changed .pyc was compared with its source compiled afresh, and any name of the form
+    ``name.<anything>.pyc`` maps to ``name.py``: a submission writing a few hundred tiny files
+    (valid marshal data) beside one large module held the grader for a compilation each, minutes
+    for a few thousand. A .pyc under another name than this Python's own is never loaded."""
+    import marshal
+    import time
+
+    lib = tmp_path / "lib"
+    (lib / "__pycache__").mkdir(parents=True)
+    (lib / "big.py").write_text("".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(20_000)))
+    before = _environment.snapshot([lib])
+    fake = importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(None)
+    for i in range(300):
+        (lib / "__pycache__" / f"big.t{i}.pyc").write_bytes(fake)
+    own = pathlib.Path(importlib.util.cache_from_source(str(lib / "big.py")))
+    own.write_bytes(fake)  # under the name Python loads: compared, and a change
+    start = time.monotonic()
+    assert _environment.changes(before, _environment.snapshot([lib])) == [str(own)]
+    assert time.monotonic() - start < 5
