@@ -142,8 +142,9 @@ def changes(before, after):
 
 def harmless_bytecode(path):
     """Whether the file at ``path`` is a cached ``.pyc`` (or its absence) that cannot change what
-    runs: gone (Python compiles the source again), of another Python version (ignored), or
-    holding exactly the code its source compiles to. A link is never harmless: what it points
+    runs: gone (Python compiles the source again), of another Python version (by its name
+    or its header: ignored), or holding exactly the code its source compiles to (each source
+    is compiled once, however many files claim to be its bytecode). A link is never harmless: what it points
     to is outside what the snapshot sees and may be rewritten later."""
     if not path.endswith(".pyc") or os.path.basename(os.path.dirname(path)) != "__pycache__":
         return False
@@ -155,14 +156,30 @@ def harmless_bytecode(path):
         return True
     if os.path.islink(path) or os.path.islink(os.path.dirname(path)):
         return False
+    levels = {importlib.util.cache_from_source(source, optimization=o): o for o in ("", 1, 2)}
+    if path not in levels:  # another Python's name (or none Python uses): never loaded
+        return True
     try:
         with open(path, "rb") as fh:
             data = fh.read()
         if data[:4] != importlib.util.MAGIC_NUMBER:
             return True
-        with open(source, "rb") as fh:
-            text = fh.read()
-        level = {".opt-1": 1, ".opt-2": 2}.get(os.path.splitext(os.path.splitext(path)[0])[1], 0)
-        return marshal.loads(data[16:]) == compile(text, source, "exec", dont_inherit=True, optimize=level)
-    except Exception:  # unreadable, no source, not marshal data, source not Python...
+        code = marshal.loads(data[16:])
+    except Exception:  # unreadable, not marshal data
         return False
+    try:
+        st = os.stat(source)
+    except OSError:
+        return False
+    return code == _compiled(source, levels[path] or 0, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source, level, version):
+    """What ``source`` compiles to at optimization ``level``, or None if it cannot be read or compiled
+    (``version``, the source's size, times and inode, keeps a cached result from outliving the file)."""
+    try:
+        with open(source, "rb") as fh:
+            return compile(fh.read(), source, "exec", dont_inherit=True, optimize=level)
+    except Exception:  # no source, not Python...
+        return None
