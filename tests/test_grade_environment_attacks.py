@@ -273,3 +273,32 @@ def test_many_bytecode_files_for_one_large_source_are_judged_quickly(tmp_path):
     start = time.monotonic()
     assert _environment.changes(before, _environment.snapshot([lib])) == [str(own)]
     assert time.monotonic() - start < 5
+
+
+def test_judging_leaves_the_callers_alarm_running():
+    """The time limit on judging uses the process's one real-time timer: a program that calls
+    ``grade`` with an alarm of its own (pytest-timeout, a batch script's overall limit) had it
+    cancelled by the first judged record."""
+    import json
+    import signal
+
+    from igrlib.coursework import _replay
+    from igrlib.coursework.checks import _evaluate
+    from igrlib.coursework.grade import _judge
+
+    recorder = _replay.Recorder(lambda x: x)
+    _evaluate(lambda answer: (answer(1.0) == 1.0, "recorded"), recorder)
+    record = json.loads(json.dumps(recorder.calls))
+
+    def handler(signum, frame):
+        raise AssertionError("the caller's alarm fired during the test")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 100)
+    try:
+        assert _judge(lambda answer: (answer(1.0) == 1.0, "fine"), record, [1, 2, 0], limit=5) == ("PASS", "fine")
+        assert 90 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100
+        assert signal.getsignal(signal.SIGALRM) is handler
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
