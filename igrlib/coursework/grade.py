@@ -574,7 +574,11 @@ class _OutOfTime(BaseException):
 
 @contextlib.contextmanager
 def _time_limit(seconds):
-    """Raise :class:`_OutOfTime` in the block after ``seconds`` (main thread only; elsewhere no limit)."""
+    """Raise :class:`_OutOfTime` in the block after ``seconds`` (main thread only; elsewhere no limit).
+
+    A timer the caller had running is set going again afterwards with the time it had left (at
+    once if that ran out meanwhile), under the caller's handler.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -582,6 +586,7 @@ def _time_limit(seconds):
     def expire(signum, frame):
         raise _OutOfTime
 
+    theirs, start = signal.getitimer(signal.ITIMER_REAL), time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -589,6 +594,8 @@ def _time_limit(seconds):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if theirs[0] > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(theirs[0] - (time.monotonic() - start), 1e-6), theirs[1])
 
 
 def _judge(fn, record, seed, limit):
