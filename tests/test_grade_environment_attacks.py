@@ -25,7 +25,7 @@ from igrlib.coursework.grade import grade, reference_chapters
 SOLVED = "def square(x):\n    return x * x"
 
 
-def _batch(tmp_path, python, attack, honest=SOLVED, *honest_before):
+def _batch(tmp_path, python, attack, honest=SOLVED, *honest_before, env=None):
     """Grade submission A (the attack's cell before a right answer), then B (``honest``);
     return ``(rows of A, rows of B)`` as CSV lines."""
     reference, a, b = (tmp_path / name for name in ("reference", "a", "b"))
@@ -37,7 +37,7 @@ def _batch(tmp_path, python, attack, honest=SOLVED, *honest_before):
     grades = tmp_path / "grades.csv"
     command = [python, "-m", "igrlib.coursework.grade", a / "ch.ipynb", b / "ch.ipynb", "--reference", reference]
     # run from tmp_path: from the project's folder, ``-m`` would import the project's igrlib
-    done = subprocess.run([*command, "--csv", grades], capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run([*command, "--csv", grades], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     lines = grades.read_text().splitlines()
     return [r for r in lines if r.startswith(str(a))], [r for r in lines if r.startswith(str(b))]
@@ -302,3 +302,24 @@ def test_judging_leaves_the_callers_alarm_running():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_font_cache_is_the_one_of_before_any_submission_ran(tmp_path, private_python):
+    """Each submission gets a copy of the grader's matplotlib font cache, read from the grader's
+    cache folder, which no snapshot compares: a font list rewritten there by submission A (no
+    fonts, a default font that does not exist) made every later submission's figures fail."""
+    import json
+    import sys
+
+    python, _site = private_python
+    cache = tmp_path / "grader-mpl"
+    env = {**os.environ, "MPLCONFIGDIR": str(cache)}
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, check=True)
+    (font_list,) = cache.glob("fontlist*.json")
+    poisoned = {**json.loads(font_list.read_text()), "ttflist": [], "defaultFont": {"ttf": "/none.ttf"}}
+    attack = f"import pathlib\npathlib.Path({str(font_list)!r}).write_text({json.dumps(poisoned)!r})"
+    draw = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.set_title('t')\nfig.canvas.draw()\n"
+    honest = draw + SOLVED
+    rows_a, rows_b = _batch(tmp_path, python, attack, honest, env=env)
+    assert json.loads(font_list.read_text())["ttflist"] == [], "the attack did not run"
+    assert rows_b == [f"{tmp_path / 'b' / 'ch.ipynb'},demo-square,PASS,1,1,square(x) is right on fresh inputs"], rows_b
