@@ -39,6 +39,7 @@ import argparse
 import collections
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import math
@@ -260,15 +261,22 @@ def _command(sandbox):
     return [*namespaces, "sh", "-c", script, "sh", *_DROP_CAPABILITIES, *runner]
 
 
-def _copy_font_cache(target):
-    """Give the submission its own copy of matplotlib's font cache (building one takes seconds)."""
-    target.mkdir(exist_ok=True)
+@functools.cache
+def _font_cache():
+    """``{file name: content}`` of matplotlib's font cache in the grader's cache folder, read once:
+    before any submission runs (a submission can rewrite that folder, which no snapshot compares)."""
     try:
         from matplotlib import get_cachedir
     except ImportError:
-        return
-    for cache in pathlib.Path(get_cachedir()).glob("fontlist*.json"):
-        shutil.copy(cache, target / cache.name)
+        return {}
+    return {p.name: p.read_bytes() for p in pathlib.Path(get_cachedir()).glob("fontlist*.json")}
+
+
+def _copy_font_cache(target):
+    """Give the submission its own copy of matplotlib's font cache (building one takes seconds)."""
+    target.mkdir(exist_ok=True)
+    for name, content in _font_cache().items():
+        (target / name).write_bytes(content)
 
 
 class _Run:
@@ -831,6 +839,7 @@ def main(argv=None):
 
     all_rows, last = [], []
     write_csv(all_rows)
+    _font_cache()  # read before any submission runs
     environment, tampered = _environment.snapshot(), None
     for sub, data in contents.items():
         if tampered is not None:
