@@ -8,8 +8,11 @@ for the same function (the model itself, except for ``bare``).
 The website in a browser (tests/_website.py has the rest): ``built_site``, ``server`` and
 ``browser``, one of each per test module, skipped with the reason where the build or
 Chromium is missing (failing instead with CI=true or IGR_REQUIRE_BROWSER=1).
+
+``private_python``: a virtual environment of the test's own, for files a hostile submission plants.
 """
 
+import pathlib
 from typing import NamedTuple
 
 import numpy as np
@@ -150,3 +153,28 @@ def browser(server):
     driver = site.start_chromium(chromium, chromedriver)
     yield driver
     site.stop_chromium(driver)
+
+
+@pytest.fixture
+def private_python(tmp_path):
+    """A Python environment of the test's own (a venv whose .pth file points at this one's packages
+    and at igrlib): files planted in its site-packages reach no other test running meanwhile.
+    Returns its interpreter and its site-packages."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    import igrlib
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = pathlib.Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+    )
+    ours = [sysconfig.get_paths()["purelib"], str(pathlib.Path(igrlib.__file__).parents[1])]
+    (site / "shared.pth").write_text("\n".join(ours) + "\n")
+    return python, site

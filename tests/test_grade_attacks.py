@@ -386,31 +386,6 @@ def test_hidden_checks_run_the_answer_with_the_exercises_routines_switched_off(t
     assert "igrlib.gradient_flow is switched off" in rows[1].message, rows
 
 
-@pytest.fixture
-def private_python(tmp_path):
-    """A Python environment of the test's own (a venv whose .pth file points at this one's packages
-    and at igrlib): files planted in its site-packages reach no other test running meanwhile.
-    Returns its interpreter and its site-packages."""
-    import subprocess
-    import sys
-    import sysconfig
-
-    import igrlib
-
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = pathlib.Path(
-        subprocess.run(
-            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()
-    )
-    ours = [sysconfig.get_paths()["purelib"], str(pathlib.Path(igrlib.__file__).parents[1])]
-    (site / "shared.pth").write_text("\n".join(ours) + "\n")
-    return python, site
-
-
 def _grade_with(python, *args):
     import subprocess
 

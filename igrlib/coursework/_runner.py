@@ -32,6 +32,11 @@ def _main():
     for fd in (0, 1):
         os.dup2(devnull, fd)
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # the builtins the site module adds (help, exit, quit, copyright...), without the rest of
+    # what it does: it processes no .pth file when imported under -S
+    import site
+
+    site.setquit(), site.setcopyright(), site.sethelper()
 
     from igrlib.coursework import _replay, checks
 

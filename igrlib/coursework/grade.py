@@ -36,8 +36,10 @@ throwaway environment.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import math
@@ -214,9 +216,14 @@ def sandbox_available():
     return probe.returncode == 0
 
 
-# Starts the runner on the import path given after it (see _environment.import_path).
+# Starts the runner on the import path given after igrlib's folder (see _environment.import_path),
+# loading igrlib from that folder (the project of an editable install is not on the path).
 _BOOT = (
-    "import sys; sys.path[:] = sys.argv[1:]; del sys.argv[1:]; import runpy; "
+    "import sys; home = sys.argv[1]; sys.path[:] = sys.argv[2:]; del sys.argv[1:]; "
+    "import importlib.util, os, runpy; "
+    "spec = importlib.util.spec_from_file_location("
+    "'igrlib', os.path.join(home, '__init__.py'), submodule_search_locations=[home]); "
+    "sys.modules['igrlib'] = module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
     "runpy.run_module('igrlib.coursework._runner', run_name='__main__', alter_sys=True)"
 )
 
@@ -225,7 +232,7 @@ def _command(sandbox):
     # -I: no PYTHON* variables, user site-packages or current folder; -S: no site module, so no
     # .pth file or sitecustomize runs (an earlier submission may have planted one); -B: no bytecode
     # written into the environment (the grader compares it before and after each submission)
-    runner = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, *_environment.import_path()]
+    runner = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, _environment.igrlib_dir(), *_environment.import_path()]
     if not sandbox:
         return runner
     # new user, network, pid and mount namespaces: no network, only its own processes in /proc
@@ -254,15 +261,22 @@ def _command(sandbox):
     return [*namespaces, "sh", "-c", script, "sh", *_DROP_CAPABILITIES, *runner]
 
 
-def _copy_font_cache(target):
-    """Give the submission its own copy of matplotlib's font cache (building one takes seconds)."""
-    target.mkdir(exist_ok=True)
+@functools.cache
+def _font_cache():
+    """``{file name: content}`` of matplotlib's font cache in the grader's cache folder, read once:
+    before any submission runs (a submission can rewrite that folder, which no snapshot compares)."""
     try:
         from matplotlib import get_cachedir
     except ImportError:
-        return
-    for cache in pathlib.Path(get_cachedir()).glob("fontlist*.json"):
-        shutil.copy(cache, target / cache.name)
+        return {}
+    return {p.name: p.read_bytes() for p in pathlib.Path(get_cachedir()).glob("fontlist*.json")}
+
+
+def _copy_font_cache(target):
+    """Give the submission its own copy of matplotlib's font cache (building one takes seconds)."""
+    target.mkdir(exist_ok=True)
+    for name, content in _font_cache().items():
+        (target / name).write_bytes(content)
 
 
 class _Run:
@@ -367,38 +381,61 @@ def _become_subreaper():
         pass
 
 
-def _children():
-    me = str(os.getpid())
-    found = []
+def _parents():
+    """``{pid: parent pid}`` of every process in ``/proc``."""
+    found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            if stat[stat.rindex(")") + 2 :].split()[1] == me:
-                found.append(int(entry))
+            found[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
     return found
 
 
-def _kill_leftovers(keep=()):
-    """Kill every child of this process not in ``keep`` (with the subreaper, everything a submission left)."""
+def _children():
+    me = os.getpid()
+    return [pid for pid, parent in _parents().items() if parent == me]
+
+
+def _descendants(keep=()):
+    """Every process below this one, but those in ``keep`` and the processes below them."""
+    below = collections.defaultdict(list)
+    for pid, parent in _parents().items():
+        below[parent].append(pid)
+    found, todo = [], [pid for pid in below[os.getpid()] if pid not in keep]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += below[pid]
+    return found
+
+
+def _kill_leftovers(keep=(), limit=30.0):
+    """Kill every process below this one not in ``keep`` (with the subreaper, everything a submission
+    left), however deep: each round stops all of them (a stopped process cannot fork), then kills
+    them, until none is left (or ``limit`` seconds have passed)."""
     if not os.path.isdir("/proc"):
         return
-    for _ in range(20):
-        victims = [pid for pid in _children() if pid not in keep]
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        victims = _descendants(keep)
         if not victims:
             return
-        for pid in victims:
-            for kill in (os.killpg, os.kill):
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in victims:
                 try:
-                    kill(pid, signal.SIGKILL)
+                    os.kill(pid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+        for pid in _children():
+            if pid not in keep:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+        time.sleep(0.01)  # the killed processes' children are handed to this one
 
 
 def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
@@ -545,7 +582,11 @@ class _OutOfTime(BaseException):
 
 @contextlib.contextmanager
 def _time_limit(seconds):
-    """Raise :class:`_OutOfTime` in the block after ``seconds`` (main thread only; elsewhere no limit)."""
+    """Raise :class:`_OutOfTime` in the block after ``seconds`` (main thread only; elsewhere no limit).
+
+    A timer the caller had running is set going again afterwards with the time it had left (at
+    once if that ran out meanwhile), under the caller's handler.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -553,6 +594,7 @@ def _time_limit(seconds):
     def expire(signum, frame):
         raise _OutOfTime
 
+    theirs, start = signal.getitimer(signal.ITIMER_REAL), time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -560,6 +602,8 @@ def _time_limit(seconds):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if theirs[0] > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(theirs[0] - (time.monotonic() - start), 1e-6), theirs[1])
 
 
 def _judge(fn, record, seed, limit):
@@ -795,6 +839,7 @@ def main(argv=None):
 
     all_rows, last = [], []
     write_csv(all_rows)
+    _font_cache()  # read before any submission runs
     environment, tampered = _environment.snapshot(), None
     for sub, data in contents.items():
         if tampered is not None:
