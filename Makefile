@@ -88,9 +88,10 @@ notebooks: $(STAMP)
 	$(BIN)/python tools/execute.py $(CHAPTERS)
 
 # Grade the whole book as coursework: the solution edition scores every exercise and the
-# student edition none (runs every chapter twice: a few minutes; CI runs it).
+# student edition none (runs every chapter twice), and the slowest hostile submissions, graded
+# end to end by the grader's command line: the tests marked `coursework` (CI runs them).
 coursework: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 IGR_COURSEWORK=1 $(BIN)/python -m pytest -n 2 -q -rs tests/test_coursework_book.py
+	OPENBLAS_NUM_THREADS=1 IGR_COURSEWORK=1 $(BIN)/python -m pytest -n 2 -q -rs -m coursework tests
 
 # Accessibility: axe-core on every page of the website, light and dark, failing on any WCAG 2.1
 # A/AA violation (about half a minute a page on a loaded 2-core machine, so not in make test;

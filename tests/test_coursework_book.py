@@ -4,7 +4,6 @@ This runs every chapter twice in a fresh kernel (a few minutes), so it runs in
 `make coursework` (and CI), not in `make test`: set IGR_COURSEWORK=1 to run it.
 """
 
-import os
 import pathlib
 
 import nbformat
@@ -16,9 +15,7 @@ from igrlib.coursework.student import find_exercises, write_student_edition
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("IGR_COURSEWORK"), reason="slow: runs in `make coursework` (set IGR_COURSEWORK=1)"
-)
+pytestmark = pytest.mark.coursework  # skipped unless IGR_COURSEWORK=1 (tests/conftest.py)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)

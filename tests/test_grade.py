@@ -92,6 +92,7 @@ def test_deleted_exercise_cell_is_an_error(tmp_path, chapters):
 # ---------------------------------------------------------------- item 5: hangs
 
 
+@pytest.mark.coursework
 def test_a_cell_that_swallows_interrupts_is_killed_and_the_rest_graded(tmp_path, chapters):
     hang = "while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass"
     start = time.monotonic()
@@ -217,6 +218,7 @@ def test_one_line():
     assert one_line("a\nb\x1b[31m") == "a\\nb\\x1b[31m"
 
 
+@pytest.mark.coursework
 def test_a_hostile_batch(tmp_path, chapters, monkeypatch, capsys):
     """Spoofed messages, a formula file name, a submission that rewrites another's file, plants a
     file for the next one, and leaves a process behind to rewrite the CSV."""

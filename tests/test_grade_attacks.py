@@ -392,6 +392,7 @@ def _grade_with(python, *args):
     return subprocess.run([python, "-m", "igrlib.coursework.grade", *map(str, args)], capture_output=True, text=True)
 
 
+@pytest.mark.coursework
 def test_a_file_planted_in_the_graders_environment_stops_the_grading(tmp_path, private_python):
     """Submission A writes a .pth file into site-packages, which would run at the start of the
     process grading submission B (here it would only exit; it could as well rewrite B's record).
@@ -421,6 +422,7 @@ def test_a_file_planted_in_the_graders_environment_stops_the_grading(tmp_path, p
     ], rows
 
 
+@pytest.mark.coursework
 def test_the_grading_process_runs_no_pth_file(tmp_path, private_python):
     """The runner starts without the site module: a .pth file in site-packages does not run in it."""
     python, site = private_python

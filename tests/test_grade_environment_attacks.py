@@ -51,6 +51,7 @@ def _stopped_after_a(rows_a, rows_b, b, planted):
     ], rows_b
 
 
+@pytest.mark.coursework
 def test_a_rewrite_in_place_that_keeps_size_and_time_is_seen(tmp_path, private_python):
     """A module of the environment rewritten in place, same size, its modification time set back
     to the nanosecond (``os.utime``): size, time and inode are those of before, but the next
@@ -74,6 +75,7 @@ def test_a_rewrite_in_place_that_keeps_size_and_time_is_seen(tmp_path, private_p
     _stopped_after_a(rows_a, rows_b, tmp_path / "b", "zz_lib.py")
 
 
+@pytest.mark.coursework
 def test_the_virtual_environments_configuration_is_part_of_the_environment(tmp_path, private_python):
     """``pyvenv.cfg`` tells every new interpreter of a virtual environment where its standard
     library is (its ``home``): rewritten, the next submission's process starts from another
@@ -131,7 +133,12 @@ def level(depth):
                 other = os.readlink(cwd)
             except OSError:
                 continue
-            if other != mine and os.path.exists(os.path.join(other, 'submission.ipynb')):
+            theirs = os.path.join(other, 'submission.ipynb')
+            try:  # the next submission of this batch (tests of other batches run meanwhile)
+                found = other != mine and {tag!r} in open(theirs).read()
+            except OSError:
+                found = False
+            if found:
                 pathlib.Path({planted!r}).write_text('x = 1\\n')
                 return
         time.sleep(0.05)
@@ -147,6 +154,7 @@ for _ in range(500):  # the whole chain is up before this submission's turn ends
 """
 
 
+@pytest.mark.coursework
 def test_no_process_of_a_deep_chain_outlives_its_submission(tmp_path, private_python):
     """Each process of the chain is killed only once its parent is gone and it has become the
     grader's child: a chain deeper than the grader's rounds of killing outlived submission A,
@@ -154,8 +162,9 @@ def test_no_process_of_a_deep_chain_outlives_its_submission(tmp_path, private_py
     python, site = private_python
     pid_file, planted = tmp_path / "deepest.pid", site / "zz_late.py"
     pids = tmp_path / "chain.pids"
-    attack = CHAIN.format(pid=str(pid_file), pids=str(pids), planted=str(planted), depth=30)
-    honest = "import time\ntime.sleep(2)\n" + SOLVED
+    tag = f"batch-{os.getpid()}-{id(tmp_path)}"
+    attack = CHAIN.format(pid=str(pid_file), pids=str(pids), planted=str(planted), depth=30, tag=tag)
+    honest = f"# {tag}\nimport time\ntime.sleep(2)\n" + SOLVED
     try:
         rows_a, rows_b = _batch(tmp_path, python, attack, honest)
         assert pid_file.exists(), "the attack did not run"
@@ -230,6 +239,7 @@ def python_with_own_igrlib(request, tmp_path):
     return python, home
 
 
+@pytest.mark.coursework
 def test_a_module_planted_beside_igrlib_is_seen(tmp_path, python_with_own_igrlib):
     """The folder that holds igrlib is on the grading process's import path, but only igrlib's own
     folder was compared (for a ``pip install``, that left out all of site-packages). The standard
@@ -304,6 +314,7 @@ def test_judging_leaves_the_callers_alarm_running():
         signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.mark.coursework
 def test_the_font_cache_is_the_one_of_before_any_submission_ran(tmp_path, private_python):
     """Each submission gets a copy of the grader's matplotlib font cache, read from the grader's
     cache folder, which no snapshot compares: a font list rewritten there by submission A (no
