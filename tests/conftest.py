@@ -191,5 +191,5 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="slow: runs in `make coursework` (set IGR_COURSEWORK=1)")
     for item in items:
-        if "coursework" in item.keywords:
+        if item.get_closest_marker("coursework") is not None:
             item.add_marker(skip)
