@@ -181,6 +181,23 @@ def private_python(tmp_path):
     return python, site
 
 
+# --- the grader's tests -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def chapters(tmp_path):
+    """The instructor's chapters for the grader: the demo chapter of tests/test_student.py."""
+    import nbformat
+    from test_student import demo_notebook
+
+    from igrlib.coursework.grade import reference_chapters
+
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    nbformat.write(demo_notebook(), ref / "demo.ipynb")
+    return reference_chapters(ref)
+
+
 # --- slow end-to-end grading: in `make coursework`, not in `make test` --------------------------
 
 

@@ -18,14 +18,6 @@ from igrlib.coursework.student import student_edition
 TIMEOUT = 1.5  # seconds per cell
 
 
-@pytest.fixture
-def chapters(tmp_path):
-    ref = tmp_path / "reference"
-    ref.mkdir()
-    nbformat.write(demo_notebook(), ref / "demo.ipynb")
-    return reference_chapters(ref)
-
-
 def write(tmp_path, name, nb):
     path = tmp_path / name
     nbformat.write(nb, path)

@@ -19,14 +19,6 @@ sandboxed = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def chapters(tmp_path):
-    ref = tmp_path / "reference"
-    ref.mkdir()
-    nbformat.write(demo_notebook(), ref / "demo.ipynb")
-    return reference_chapters(ref)
-
-
 # ---------------------------------------------------------------- the sandbox
 
 

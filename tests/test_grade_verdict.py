@@ -6,7 +6,7 @@ Every submission is a small notebook built by the test from the demo chapter (``
 ``square(x)`` must return ``x**2``)."""
 
 import pytest
-from test_grade import SOLVED, TIMEOUT, chapters, with_stub, write  # noqa: F401 -- chapters is a fixture
+from test_grade import SOLVED, TIMEOUT, with_stub, write
 
 from igrlib.coursework.grade import MAX_MESSAGE, NOTEBOOK, grade
 
@@ -25,7 +25,7 @@ CHANNEL = (
 )
 
 
-def graded(tmp_path, chapters, stub, *cells):  # noqa: F811 -- chapters is the fixture
+def graded(tmp_path, chapters, stub, *cells):
     return grade(write(tmp_path, "demo.ipynb", with_stub(stub, *cells)), chapters=chapters, timeout=TIMEOUT)
 
 
@@ -62,14 +62,14 @@ ATTACKS = {
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_tampering_in_the_notebooks_process_never_passes(tmp_path, chapters, attack):  # noqa: F811
+def test_tampering_in_the_notebooks_process_never_passes(tmp_path, chapters, attack):
     cell, status, text = ATTACKS[attack]
     rows = graded(tmp_path, chapters, WRONG, cell)
     assert rows[0][:2] == ("demo-square", status) and text in rows[0].message, rows
     assert all(r.status != "KERNEL DIED" for r in rows), rows
 
 
-def test_the_answer_walking_up_to_the_checks_frame_gains_nothing(tmp_path, chapters):  # noqa: F811
+def test_the_answer_walking_up_to_the_checks_frame_gains_nothing(tmp_path, chapters):
     """The answer rewrites the check's local variables and the runner's, and sends a verdict itself."""
     answer = (
         "import sys\n"
@@ -89,7 +89,7 @@ def test_the_answer_walking_up_to_the_checks_frame_gains_nothing(tmp_path, chapt
     assert rows[0][:2] == ("demo-square", "ERROR") and "no record" in rows[0].message, rows
 
 
-def test_forged_records_claim_at_most_the_answers_values(tmp_path, chapters):  # noqa: F811
+def test_forged_records_claim_at_most_the_answers_values(tmp_path, chapters):
     """With the channel and nonce in hand, a cell sends records of its own making."""
     fingerprint = (
         "import numpy as np\n"
@@ -132,7 +132,7 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
-def test_a_malformed_record_is_a_clear_error(tmp_path, chapters, case):  # noqa: F811
+def test_a_malformed_record_is_a_clear_error(tmp_path, chapters, case):
     pickled = (
         "import io, base64, numpy\n"
         "buffer = io.BytesIO()\n"
@@ -153,7 +153,7 @@ def test_a_malformed_record_is_a_clear_error(tmp_path, chapters, case):  # noqa:
     assert rows[0][:2] == ("demo-square", "ERROR") and "malformed" in rows[0].message, rows
 
 
-def test_a_huge_record_is_an_error_and_a_huge_message_is_stopped(tmp_path, chapters):  # noqa: F811
+def test_a_huge_record_is_an_error_and_a_huge_message_is_stopped(tmp_path, chapters):
     huge = "import numpy as np\ndef square(x):\n    return np.zeros(3_000_000)"
     rows = graded(tmp_path, chapters, huge)
     assert rows[0][:2] == ("demo-square", "ERROR") and "exceed" in rows[0].message, rows
@@ -167,7 +167,7 @@ def test_a_huge_record_is_an_error_and_a_huge_message_is_stopped(tmp_path, chapt
     assert rows[1][:2] == (NOTEBOOK, "ERROR") and "more than 16 MB" in rows[1].message, rows
 
 
-def test_an_answer_that_is_not_plain_data_fails_with_the_reason(tmp_path, chapters):  # noqa: F811
+def test_an_answer_that_is_not_plain_data_fails_with_the_reason(tmp_path, chapters):
     rigged = (
         "import numpy as np\n"
         "class Always(np.ndarray):\n"
