@@ -46,15 +46,16 @@ __all__ = ["changes", "igrlib_dir", "import_path", "roots", "snapshot"]
 _SKIP = ("test", "site-packages")
 
 
-def _igrlib_dir():
+def igrlib_dir():
+    """igrlib's own folder: the grading process loads igrlib from there, whatever its import path."""
     import igrlib
 
     return os.path.realpath(os.path.dirname(igrlib.__file__))
 
 
-def igrlib_dir():
-    """igrlib's own folder: the grading process loads igrlib from there, whatever its import path."""
-    return _igrlib_dir()
+def _stamp(st):
+    """What a snapshot keeps of a file's ``os.lstat``: size, modification and change times, inode."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 @functools.cache
@@ -73,7 +74,7 @@ def import_path():
     probe = [sys.executable, "-I", "-c", code]
     path, sites = json.loads(subprocess.run(probe, capture_output=True, text=True, check=True).stdout)
     path = [os.path.realpath(p) for p in path if p and os.path.exists(p)]  # folders, or a zip of the library
-    parent = os.path.dirname(_igrlib_dir())
+    parent = os.path.dirname(igrlib_dir())
     if parent not in {os.path.realpath(p) for p in sites}:
         path = [p for p in path if p != parent]
     return list(dict.fromkeys(path))
@@ -87,7 +88,7 @@ def roots():
     project of an editable install only through igrlib's own folder, since it is not on the
     grading process's import path.
     """
-    found = [*import_path(), _igrlib_dir(), os.path.realpath(os.path.dirname(sys.executable))]
+    found = [*import_path(), igrlib_dir(), os.path.realpath(os.path.dirname(sys.executable))]
     found += [os.path.realpath(sys.executable)]
     found += [f for f in (os.path.join(sys.prefix, "pyvenv.cfg"), _libpython()) if f and os.path.isfile(f)]
     return sorted(set(found))
@@ -112,8 +113,7 @@ def snapshot(folders=None):
     files = {}
     for top in folders:
         if os.path.isfile(top):
-            st = os.lstat(top)
-            files[top] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            files[top] = _stamp(os.lstat(top))
         for here, dirs, names in os.walk(top):
             dirs[:] = sorted(
                 d for d in dirs
@@ -126,10 +126,9 @@ def snapshot(folders=None):
             for name in names:
                 path = os.path.join(here, name)
                 try:
-                    st = os.lstat(path)
+                    files[path] = _stamp(os.lstat(path))
                 except OSError:
                     continue  # removed while we looked: the next snapshot says so
-                files[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return files
 
 
@@ -168,10 +167,10 @@ def harmless_bytecode(path):
     except Exception:  # unreadable, not marshal data
         return False
     try:
-        st = os.stat(source)
+        version = _stamp(os.stat(source))
     except OSError:
         return False
-    return code == _compiled(source, levels[path] or 0, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+    return code == _compiled(source, levels[path] or 0, version)
 
 
 @functools.lru_cache(maxsize=64)

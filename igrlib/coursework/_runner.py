@@ -77,8 +77,9 @@ def _main():
             )
             continue
         try:  # the student's code may have broken anything here; the grader judges what comes back
-            public = checks._registry().get(name.removeprefix("hidden:"))
-            fn = hidden.get(name.removeprefix("hidden:")) if name.startswith("hidden:") else public
+            check = name.removeprefix("hidden:")
+            public = checks._registry().get(check)
+            fn = hidden.get(check) if name != check else public
             # a hidden check runs the answer with the routines its exercise switches off, as the public one
             without, why = getattr(public, "without", ()), getattr(public, "why", checks.WHY)
             answer = checks._guarded(value, without, why) if callable(value) else _NotCallable(value)

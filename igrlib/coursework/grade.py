@@ -509,7 +509,7 @@ def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
                     verdicts[index] = _probe_outcome(message, interrupted, timeout)
                     done.add(index)
                 current, deadline = None, time.monotonic() + timeout
-            elif kind == "ready" and not ready and current is None and last == ("cell", -1):
+            elif kind == "ready" and not ready and last == ("cell", -1):  # nothing started yet
                 ready, deadline = True, time.monotonic() + timeout
         run.kill()
         _kill_leftovers(keep)
