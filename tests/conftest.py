@@ -156,29 +156,27 @@ def browser(server):
     site.stop_chromium(driver)
 
 
+def make_venv(folder, *path):
+    """A virtual environment in ``folder`` whose .pth file puts this environment's packages and
+    ``path`` on its import path. Returns its interpreter and its site-packages."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    ask = [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    site = pathlib.Path(subprocess.run(ask, check=True, capture_output=True, text=True).stdout.strip())
+    (site / "shared.pth").write_text("".join(f"{p}\n" for p in (sysconfig.get_paths()["purelib"], *path)))
+    return python, site
+
+
 @pytest.fixture
 def private_python(tmp_path):
     """A Python environment of the test's own (a venv whose .pth file points at this one's packages
     and at igrlib): files planted in its site-packages reach no other test running meanwhile.
     Returns its interpreter and its site-packages."""
-    import subprocess
-    import sys
-    import sysconfig
-
-    import igrlib
-
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = pathlib.Path(
-        subprocess.run(
-            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()
-    )
-    ours = [sysconfig.get_paths()["purelib"], str(pathlib.Path(igrlib.__file__).parents[1])]
-    (site / "shared.pth").write_text("\n".join(ours) + "\n")
-    return python, site
+    return make_venv(tmp_path / "venv", pathlib.Path(igr.__file__).parents[1])
 
 
 # --- the grader's tests -------------------------------------------------------------------------

@@ -221,21 +221,18 @@ def python_with_own_igrlib(request, tmp_path):
     an editable install puts it) or in its site-packages (as ``pip install`` does). Returns its
     interpreter and the folder that holds igrlib."""
     import shutil
-    import sys
-    import sysconfig
+
+    from conftest import make_venv
 
     import igrlib
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    ask = [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
-    site = pathlib.Path(subprocess.run(ask, check=True, capture_output=True, text=True).stdout.strip())
-    home = tmp_path / "project" if request.param == "project" else site
+    home = tmp_path / "project"
+    python, site = make_venv(tmp_path / "venv", home)
+    if request.param == "site-packages":
+        home = site
     shutil.copytree(
         pathlib.Path(igrlib.__file__).parent, home / "igrlib", ignore=shutil.ignore_patterns("__pycache__")
     )
-    (site / "shared.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n{home}\n")
     return python, home
 
 
