@@ -14,7 +14,7 @@ CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 
 .PHONY: book test install clean student notebooks coursework lab
-.PHONY: lock test-latest pdf a11y
+.PHONY: lock test-latest pdf a11y test-portable
 
 # ---- The environment: a lock (make install, make lock, make test-latest) ----
 # requirements.in lists what the book needs, loosely; requirements.txt is its lock (exact
@@ -73,6 +73,18 @@ endif
 	$(BIN)/ruff check igrlib tests tools benchmarks site_assets book
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env \
 		--nbval-cell-timeout=300 -rs
+
+# The same unit tests and notebooks (not the browser tests) a second time on "another CPU":
+# numpy without its AVX2/AVX-512 kernels and OpenBLAS with its Sandy Bridge kernels, so that
+# results differ from a native run in their last bits, as they do between two machines. A test
+# or a stored output that depends on those bits fails here (CONTRIBUTING.md, "Any CPU").
+# tests/test_portable.py checks that the profile really is in force.
+PORTABLE := NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL AVX512_SPR" OPENBLAS_CORETYPE=Sandybridge IGR_PORTABLE=1
+test-portable: $(STAMP)
+	$(PORTABLE) OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval --nbval-current-env \
+		--nbval-cell-timeout=300 -rs -q -p no:cacheprovider \
+		--ignore=tests/test_website.py --ignore=tests/test_sliders_browser.py --ignore=tests/test_lab.py \
+		--ignore=tests/test_accessibility.py --ignore=tests/test_pdf.py
 
 # JupyterLab on the book, from the same environment (the sliders are live ipywidgets there).
 # The student edition opens the same way: make student, then open _build/student/ in the file browser.
