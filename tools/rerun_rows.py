@@ -44,11 +44,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="study name (fullbatch, minibatch)")
     parser.add_argument("--min-lr", type=float, default=0.0, help="only rows with lr >= this")
+    parser.add_argument("--max-lr", type=float, default=float("inf"), help="only rows with lr <= this")
     parser.add_argument("--out", help="also write run_id, lr, change, metric as CSV")
     args = parser.parse_args(argv)
-    rows = [r for r in study.read(args.name) if r["lr"] >= args.min_lr]
+    rows = [r for r in study.read(args.name) if args.min_lr <= r["lr"] <= args.max_lr]
     if not rows:
-        parser.error(f"--min-lr {args.min_lr} selects no row of {args.name}")
+        parser.error(f"--min-lr {args.min_lr} --max-lr {args.max_lr} select no row of {args.name}")
     results = []
     for row in tqdm(rows, desc=args.name, unit="run"):
         change, metric = moved(row, study.rerun(args.name, row["run_id"]))
