@@ -34,8 +34,11 @@ def moved(old, new):
             continue
         if math.isnan(a) and math.isnan(b):
             continue
-        change = abs(b - a) / max(abs(a), 1e-12) if a != b else 0.0
-        if not change <= worst:  # NaN on one side counts as the largest change
+        if math.isnan(a) or math.isnan(b):  # NaN on one side only: the largest change
+            change = math.inf
+        else:
+            change = abs(b - a) / max(abs(a), 1e-12) if a != b else 0.0
+        if change > worst:
             worst, where = change, key
     return worst, where
 
