@@ -92,12 +92,32 @@ def _minibatch():
                 yield dict(data=name, split=split, seed=seed, method="gd_penalty", lr=lr, batch=0)
 
 
+# -- the preregistered confirmatory study (protocol: book/data/confirm_protocol.md) -----------------
+# Chapter 5's exploratory setting (squared loss, initial weights four times LeCun's, digits) on fresh
+# splits, one split and one initialisation per replicate (no two replicates share either).
+CONFIRM = dict(
+    data="digits", n_train=200, n_val=300, width=32, loss="squared", init_scale=4.0,
+    t_eq=40.0, target=0.12, max_time=120.0, eq_epochs=0, early_stop=True,
+)
+CONFIRM_H_MAX = 0.15  # 2 / the largest initial sharpness of the pilot's four starts (13.5), rounded
+CONFIRM_REPLICATES = range(100, 120)  # split i and seed i for replicate i; 0..99 are never used here
+CONFIRM_ARMS = [(0.025, 0.0), (0.05, 0.0), (0.075, 0.0), (0.1, 0.0), (0.135, 0.0), (0.025, 0.025), (0.025, 0.1), (0.025, 0.4)]
+
+
+def _confirm():
+    for i in CONFIRM_REPLICATES:
+        for lr, mu in CONFIRM_ARMS:
+            method = "gd_explicit" if mu else "gd"
+            yield dict(CONFIRM, split=i, seed=i, method=method, lr=lr, mu=mu, batch=0)
+
+
 STUDIES = {
     "fullbatch": (_fullbatch, "full-batch GD on digits and MNIST-1D, 8 seeds x 3 splits, lr over 2+ decades"),
     "minibatch": (
         _minibatch,
         "SGD over (h, B) on digits and MNIST-1D, 4 seeds x 3 splits; Smith et al.'s and the full-batch penalty",
     ),
+    "confirm": (_confirm, "preregistered: chapter 5's squared-loss large start, GD near the limit, explicit mu"),
 }
 
 
@@ -108,15 +128,20 @@ def grid(name):
     runs = []
     for i, s in enumerate(STUDIES[name][0]()):
         fixed = dict(target=TARGET, init_scale=1.0, eq_epochs=EQ_EPOCHS if name == "minibatch" else 0)
-        runs.append(dict(study=name, run_id=i, **s, **DATA[s["data"]], **fixed))
+        defaults = {k: v for k, v in {**DATA[s["data"]], **fixed}.items() if k not in s}  # a run's own settings win
+        runs.append(dict(study=name, run_id=i, **s, **defaults))
     return runs
 
 
-def _metrics(net, theta, parts, L):
+def _accuracy(net, theta, parts, key):
+    return float(net.accuracy(theta, parts[f"X_{key}"], parts[f"y_{key}"]))
+
+
+def _metrics(net, theta, parts, L, kind="cross_entropy"):
     out = dict(train_loss=float(L.value(theta)))
     for key in ("train", "val", "test"):
-        out[f"{key}_acc"] = float(net.accuracy(theta, parts[f"X_{key}"], parts[f"y_{key}"]))
-    out["test_loss"] = float(net.loss(parts["X_test"], parts["y_test"]).value(theta))
+        out[f"{key}_acc"] = _accuracy(net, theta, parts, key)
+    out["test_loss"] = float(net.loss(parts["X_test"], parts["y_test"], kind=kind).value(theta))
     return out
 
 
@@ -152,7 +177,7 @@ def run(settings):
         parts = data.split(X, y, s["n_train"], s["n_val"], np.random.default_rng([SPLIT_TAG, s["split"]]))
         net = MLP((X.shape[1], s["width"], 10))
         theta = net.init(np.random.default_rng([INIT_TAG, s["seed"]]), scale=s["init_scale"])
-        L = net.loss(parts["X_train"], parts["y_train"])
+        L = net.loss(parts["X_train"], parts["y_train"], kind=s.get("loss", "cross_entropy"))
         row = {**s, **_train(net, L, theta, parts, s)}
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row
@@ -160,6 +185,11 @@ def run(settings):
 
 def _train(net, L, theta, parts, s):
     h, method, n = s["lr"], s["method"], s["n_train"]
+    kind, early = s.get("loss", "cross_entropy"), s.get("early_stop", False)
+    best = None  # early stopping: (validation accuracy, step, theta) of the best check so far
+    out = {}
+    if early:  # the studies with early stopping also record the sharpness at the start
+        out["start_sharpness"] = sharpness(L, theta, rng=np.random.default_rng([INIT_TAG, s["seed"], 1]))
     order = np.random.default_rng([ORDER_TAG, s["seed"], s["split"]])
     Xtr, ytr = parts["X_train"], parts["y_train"]
     batch_losses = lambda idx: net.loss(Xtr[idx], ytr[idx])  # noqa: E731
@@ -169,13 +199,16 @@ def _train(net, L, theta, parts, s):
     else:  # the eq point at a fixed time t = h * steps
         eq_step = round(s["t_eq"] / h)
     max_steps = max(math.ceil(s["max_time"] / h), eq_step)
-    out, step, queue, end, diverged = {}, 0, [], None, False
+    step, queue, end, diverged = 0, [], None, False
     while True:
         if method == "gd":
             theta = theta - h * L.grad(theta)
         elif method == "gd_penalty":
             g = L.grad(theta)
             theta = theta - h * (g + 0.5 * h * L.hvp(theta, g))
+        elif method == "gd_explicit":  # GD on L + mu |grad L|^2, mu decoupled from h
+            g = L.grad(theta)
+            theta = theta - h * (g + 2 * s["mu"] * L.hvp(theta, g))
         elif method == "gd_smith":
             ks = _minibatches(order, n, s["batch"])
             g = L.grad(theta)
@@ -189,7 +222,7 @@ def _train(net, L, theta, parts, s):
             theta = theta - h * batch_losses(queue.pop(0)).grad(theta)
         step += 1
         if step == eq_step:
-            out.update({f"eq_{k}": v for k, v in _metrics(net, theta, parts, L).items()})
+            out.update({f"eq_{k}": v for k, v in _metrics(net, theta, parts, L, kind).items()})
             out.update(eq_step=step, eq_time=step * h)
         if step % per_check == 0 or step >= max_steps:
             loss = float(L.value(theta))
@@ -198,13 +231,20 @@ def _train(net, L, theta, parts, s):
                 break
             if end is None and (loss <= s["target"] or step >= max_steps):
                 end = (step, theta)  # the end point: the first check at the target (or the cap)
-            if end is not None and step >= eq_step:  # both points recorded
+            if early:  # the check with the best validation accuracy (the first of equals)
+                val = _accuracy(net, theta, parts, "val")
+                if best is None or val > best[0]:
+                    best = (val, step, theta)
+            if end is not None and step >= eq_step and (not early or step >= max_steps):  # every point recorded
                 break
+    if early and best is not None and not diverged:  # with early stopping a run trains to the cap
+        out.update({f"es_{k}": v for k, v in _metrics(net, best[2], parts, L, kind).items()})
+        out.update(es_step=best[1], es_time=best[1] * h)
     if end is None:  # diverged before the end point
         out.update(diverged=True, converged=False, end_step=step, end_time=step * h, sharpness=float("nan"))
         return out
     step, theta = end
-    out.update({f"end_{k}": v for k, v in _metrics(net, theta, parts, L).items()}, end_step=step, end_time=step * h)
+    out.update({f"end_{k}": v for k, v in _metrics(net, theta, parts, L, kind).items()}, end_step=step, end_time=step * h)
     out["converged"] = bool(out["end_train_loss"] <= s["target"])
     out["diverged"] = diverged  # True only if it blew up after the end point, before the eq point
     out["sharpness"] = sharpness(L, theta, rng=np.random.default_rng([INIT_TAG, s["seed"], 1]))  # Lanczos
