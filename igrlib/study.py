@@ -96,12 +96,30 @@ def _minibatch():
 # Chapter 5's exploratory setting (squared loss, initial weights four times LeCun's, digits) on fresh
 # splits, one split and one initialisation per replicate (no two replicates share either).
 CONFIRM = dict(
-    data="digits", n_train=200, n_val=300, width=32, loss="squared", init_scale=4.0,
-    t_eq=40.0, target=0.12, max_time=120.0, eq_epochs=0, early_stop=True,
+    data="digits",
+    n_train=200,
+    n_val=300,
+    width=32,
+    loss="squared",
+    init_scale=4.0,
+    t_eq=40.0,
+    target=0.12,
+    max_time=120.0,
+    eq_epochs=0,
+    early_stop=True,
 )
 CONFIRM_H_MAX = 0.15  # 2 / the largest initial sharpness of the pilot's four starts (13.5), rounded
 CONFIRM_REPLICATES = range(100, 120)  # split i and seed i for replicate i; 0..99 are never used here
-CONFIRM_ARMS = [(0.025, 0.0), (0.05, 0.0), (0.075, 0.0), (0.1, 0.0), (0.135, 0.0), (0.025, 0.025), (0.025, 0.1), (0.025, 0.4)]
+CONFIRM_ARMS = [
+    (0.025, 0.0),
+    (0.05, 0.0),
+    (0.075, 0.0),
+    (0.1, 0.0),
+    (0.135, 0.0),
+    (0.025, 0.025),
+    (0.025, 0.1),
+    (0.025, 0.4),
+]
 
 
 def _confirm():
@@ -244,7 +262,9 @@ def _train(net, L, theta, parts, s):
         out.update(diverged=True, converged=False, end_step=step, end_time=step * h, sharpness=float("nan"))
         return out
     step, theta = end
-    out.update({f"end_{k}": v for k, v in _metrics(net, theta, parts, L, kind).items()}, end_step=step, end_time=step * h)
+    out.update(
+        {f"end_{k}": v for k, v in _metrics(net, theta, parts, L, kind).items()}, end_step=step, end_time=step * h
+    )
     out["converged"] = bool(out["end_train_loss"] <= s["target"])
     out["diverged"] = diverged  # True only if it blew up after the end point, before the eq point
     out["sharpness"] = sharpness(L, theta, rng=np.random.default_rng([INIT_TAG, s["seed"], 1]))  # Lanczos
