@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.resources
 import itertools
 import json
 import math
@@ -53,9 +54,34 @@ from . import data
 from .curvature import sharpness
 from .mlp import MLP
 
-__all__ = ["STUDIES", "grid", "run", "rerun", "read", "paired", "reproduce"]
+__all__ = [
+    "STUDIES",
+    "grid",
+    "run",
+    "rerun",
+    "read",
+    "reproduce",
+    "paired",
+    "crossed",
+    "detectable",
+    "verdict",
+    "table",
+    "gains",
+    "fmt",
+    "Table",
+]
 
-DATA_DIR = pathlib.Path(__file__).resolve().parent.parent / "book" / "data"
+
+def _results_dir():
+    """The committed results: ``book/data`` of the source tree, or, in an installed wheel (no
+    source tree), the copy of it inside the package (``igrlib/results``)."""
+    source = pathlib.Path(__file__).resolve().parent.parent / "book" / "data"
+    if source.is_dir():
+        return source
+    return pathlib.Path(str(importlib.resources.files("igrlib") / "results"))
+
+
+DATA_DIR = _results_dir()
 
 # Random streams: numpy.random.default_rng([TAG, ...]) keeps splits, initialisations and
 # minibatch orders independent of one another.
@@ -127,6 +153,42 @@ def _confirm():
         for lr, mu in CONFIRM_ARMS:
             method = "gd_explicit" if mu else "gd"
             yield dict(CONFIRM, split=i, seed=i, method=method, lr=lr, mu=mu, batch=0)
+
+
+# The protocol's primary comparisons (arm minus reference, test accuracy at equal time) and its margin.
+CONFIRM_PRIMARY = {
+    "P1": ((0.1, 0.0), (0.025, 0.0)),
+    "P2": ((0.135, 0.0), (0.025, 0.0)),
+    "P3": ((0.025, 0.4), (0.025, 0.0)),
+}
+CONFIRM_MARGIN = 0.3  # points of test accuracy
+CONFIRM_LEVEL = 1 - 0.05 / len(CONFIRM_PRIMARY)  # Bonferroni over the primary comparisons
+
+
+def arm_differences(rows, arm, ref, key="eq_test_acc", scale=100.0):
+    """Paired differences ``arm - ref`` of column ``key`` (times ``scale``) over the replicates of the
+    confirmatory study, in replicate order, and the number of replicates left out because a run of
+    either arm diverged or has no value for ``key``."""
+    runs = {}
+    for r in rows:
+        runs.setdefault((r["lr"], r["mu"]), {})[r["split"]] = r
+    a, b = runs[arm], runs[ref]
+    usable = [
+        i for i in sorted(a) if i in b and all(not x["diverged"] and x.get(key) is not None for x in (a[i], b[i]))
+    ]
+    d = np.array([scale * (a[i][key] - b[i][key]) for i in usable])
+    return d, len(set(a) | set(b)) - len(usable)
+
+
+def confirm_primary(rows):
+    """The protocol's analysis: per primary comparison the interval at :data:`CONFIRM_LEVEL`, the
+    verdict against :data:`CONFIRM_MARGIN` (:func:`verdict`) and the replicates left out."""
+    out = {}
+    for name, (arm, ref) in CONFIRM_PRIMARY.items():
+        d, left_out = arm_differences(rows, arm, ref)
+        ci = paired(d, level=CONFIRM_LEVEL)
+        out[name] = dict(ci, arm=arm, ref=ref, verdict=verdict(ci, CONFIRM_MARGIN), left_out=left_out)
+    return out
 
 
 STUDIES = {
@@ -393,7 +455,7 @@ def paired(diffs, *, level=0.95):
     -------
     dict
         ``mean``, ``low``, ``high`` (the interval, :math:`\bar d \pm t_{k-1} s/\sqrt k`),
-        ``df = k - 1``, ``p`` (two-sided, against a zero mean) and ``k``.
+        ``se``, ``df = k - 1``, ``p`` (two-sided, against a zero mean), ``k`` and ``level``.
     """
     d = np.asarray(diffs, dtype=float)
     if d.ndim != 1 or d.size < 2 or not np.all(np.isfinite(d)):
@@ -402,7 +464,197 @@ def paired(diffs, *, level=0.95):
     se = float(d.std(ddof=1) / math.sqrt(k))
     t = float(stats.t.ppf(0.5 + level / 2, k - 1))
     p = float(2 * stats.t.sf(abs(mean) / se, k - 1)) if se > 0 else (0.0 if mean else 1.0)
-    return dict(mean=mean, low=mean - t * se, high=mean + t * se, df=k - 1, p=p, k=k)
+    return dict(mean=mean, low=mean - t * se, high=mean + t * se, se=se, df=k - 1, p=p, k=k, level=level)
+
+
+# -- analysis: tables of paired gains, the crossed design, verdicts ----------------------------
+
+
+def table(rows, key, *, by="lr", **where):
+    """``{setting: values}`` of column ``key`` for the rows that match ``where``, one entry per value
+    of column ``by``; the values come in (split, seed) order, so entry ``i`` of every array is the
+    same replicate.
+
+    Examples
+    --------
+    >>> rows = [dict(lr=lr, split=s, seed=0, acc=lr + s) for lr in (1, 2) for s in (1, 0)]
+    >>> {lr: v.tolist() for lr, v in table(rows, "acc").items()}
+    {1: [1.0, 2.0], 2: [2.0, 3.0]}
+    """
+    out = {}
+    for r in sorted(rows, key=lambda r: (r["split"], r["seed"])):
+        if all(r[k] == v for k, v in where.items()):
+            out.setdefault(r[by], []).append(r[key])
+    return {k: np.array(v, dtype=float) for k, v in sorted(out.items())}
+
+
+def replicates(rows):
+    """The design of ``rows``: ``(splits, seeds)``, the sorted distinct values of each."""
+    return sorted({r["split"] for r in rows}), sorted({r["seed"] for r in rows})
+
+
+def gains(rows, key, ref, *, by="lr", scale=100.0, level=0.95, **where):
+    """Paired gains in ``key`` (times ``scale``: points for accuracies) of every setting of ``by``
+    over the setting ``ref``, replicate by replicate, each analysed by :func:`crossed`.
+
+    In a crossed design (every seed on every split) the differences are arranged as a
+    (splits x seeds) matrix; with one seed per split, they are plain pairs (:func:`paired`).
+    """
+    t = table(rows, key, by=by, **where)
+    splits, seeds = replicates([r for r in rows if all(r[k] == v for k, v in where.items())])
+    shape = (len(splits), len(seeds)) if len(splits) * len(seeds) == t[ref].size else (t[ref].size,)
+    return {k: crossed(scale * (v - t[ref]).reshape(shape), level=level) for k, v in t.items() if k != ref}
+
+
+def _interval(mean, se, df, level):
+    if se == 0:
+        return dict(mean=mean, low=mean, high=mean, se=0.0, df=df, p=0.0 if mean else 1.0)
+    t = float(stats.t.ppf(0.5 + level / 2, df))
+    p = float(2 * stats.t.sf(abs(mean) / se, df))
+    return dict(mean=mean, low=mean - t * se, high=mean + t * se, se=se, df=df, p=p)
+
+
+def crossed(d, *, level=0.95):
+    r"""The mean of paired differences from a crossed design, with its intervals.
+
+    Parameters
+    ----------
+    d : array_like, shape (J, I) or (k,)
+        One difference per replicate: rows are splits, columns initialisation seeds (every seed
+        on every split). A 1-D array holds independent replicates.
+    level : float
+
+    Returns
+    -------
+    dict
+        The interval of the two-way random-effects model (``mean``, ``low``, ``high``, ``se``,
+        ``df``, ``p``, ``k``), and, for a matrix, ``seeds`` (the column means as ``I``
+        replicates, ``I - 1`` d.f.), ``splits`` (the row means, ``J - 1`` d.f.) and ``pairs``
+        (all ``IJ`` differences as if independent, the naive interval), each a dict of the same
+        keys. For a 1-D array all four are :func:`paired`'s interval.
+
+    Notes
+    -----
+    Model: :math:`d_{ji} = \mu + a_j + b_i + e_{ji}`, with independent split effects
+    :math:`a_j` (variance :math:`\sigma_a^2`), seed effects :math:`b_i` and residuals. With
+    the mean squares :math:`M_a = I\sum_j(\bar d_{j\cdot}-\bar d)^2/(J-1)`,
+    :math:`M_b = J\sum_i(\bar d_{\cdot i}-\bar d)^2/(I-1)` and the residual :math:`M_e`,
+    :math:`\operatorname{Var}\bar d = \sigma_a^2/J + \sigma_b^2/I + \sigma_e^2/(IJ)` is
+    estimated by :math:`(\max(M_a - M_e, 0) + \max(M_b - M_e, 0) + M_e)/(IJ)` (variance
+    components below zero set to zero), with Satterthwaite's degrees of freedom. With
+    :math:`\sigma_e = 0` it equals the interval of neither margin alone: it adds both.
+    """
+    d = np.asarray(d, dtype=float)
+    if d.ndim not in (1, 2) or d.size < 2 or not np.all(np.isfinite(d)):
+        raise ValueError(f"d must be a 1-D or 2-D array of at least 2 finite numbers, got shape {d.shape}")
+    if d.ndim == 1 or 1 in d.shape:
+        ci = paired(d.ravel(), level=level)
+        return dict(ci, seeds=ci, splits=ci, pairs=ci)
+    J, I = d.shape
+    if J < 2 or I < 2:
+        raise ValueError(f"d must have at least 2 splits and 2 seeds, got shape {d.shape}")
+    mean = float(d.mean())
+    rows, cols = d.mean(axis=1), d.mean(axis=0)
+    ms_a = I * float(np.sum((rows - mean) ** 2)) / (J - 1)
+    ms_b = J * float(np.sum((cols - mean) ** 2)) / (I - 1)
+    resid = d - rows[:, None] - cols[None, :] + mean
+    df_e = (J - 1) * (I - 1)
+    ms_e = float(np.sum(resid**2)) / df_e
+    use_a, use_b = float(ms_a > ms_e), float(ms_b > ms_e)  # components estimated above zero
+    coef = np.array([use_a, use_b, 1.0 - use_a - use_b])
+    ms = np.array([ms_a, ms_b, ms_e])
+    dfs = np.array([J - 1, I - 1, df_e], dtype=float)
+    var = float(coef @ ms) / (I * J)
+    denom = float(np.sum((coef * ms) ** 2 / dfs))
+    df = float((coef @ ms) ** 2 / denom) if denom > 0 else float(I * J - 1)
+    out = dict(_interval(mean, math.sqrt(max(var, 0.0)), df, level), k=d.size, level=level)
+    out["seeds"] = paired(cols, level=level)
+    out["splits"] = paired(rows, level=level)
+    out["pairs"] = paired(d.ravel(), level=level)
+    return out
+
+
+def detectable(ci, *, power=0.8, level=None):
+    r"""The smallest true mean difference that the interval's test detects with probability ``power``.
+
+    For a two-sided test at ``1 - level`` with standard error ``se`` and ``df`` degrees of
+    freedom: :math:`(t_{(1+\text{level})/2,\,df} + t_{\text{power},\,df})\, se`, the usual
+    approximation (it ignores the chance of a significant result of the wrong sign).
+
+    Parameters
+    ----------
+    ci : dict
+        An interval from :func:`paired` or :func:`crossed` (its ``se`` and ``df``).
+    power : float
+        In (0, 1).
+    level : float, optional
+        The confidence level; by default the one the interval was built with (0.95 if unknown).
+    """
+    if not 0 < power < 1:
+        raise ValueError(f"power must lie in (0, 1), got {power!r}")
+    level = ci.get("level", 0.95) if level is None else level
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    df = ci["df"]
+    return float((stats.t.ppf(0.5 + level / 2, df) + stats.t.ppf(power, df)) * ci["se"])
+
+
+def verdict(ci, margin):
+    """What an interval says about a difference, against an equivalence margin.
+
+    ``"higher"`` (the interval lies above 0), ``"lower"`` (below 0), ``"within +-margin"`` (it
+    contains 0 and lies inside ``[-margin, margin]``), else ``"inconclusive"``.
+    """
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin!r}")
+    if ci["low"] > 0:
+        return "higher"
+    if ci["high"] < 0:
+        return "lower"
+    if -margin <= ci["low"] and ci["high"] <= margin:
+        return f"within +-{margin:g}"
+    return "inconclusive"
+
+
+def fmt(ci, digits=2):
+    """``"+0.09 [+0.02, +0.16]"``: an interval's mean and bounds with a sign."""
+    return f"{ci['mean']:+.{digits}f} [{ci['low']:+.{digits}f}, {ci['high']:+.{digits}f}]"
+
+
+class Table:
+    """A small table that a notebook shows as HTML and prints as fixed-width text.
+
+    Parameters
+    ----------
+    columns : list of str
+    rows : list of lists
+        Cells, already formatted as strings (numbers are shown with ``str``).
+    title : str, optional
+    """
+
+    def __init__(self, columns, rows, title=""):
+        self.columns = [str(c) for c in columns]
+        self.rows = [[str(c) for c in row] for row in rows]
+        if any(len(row) != len(self.columns) for row in self.rows):
+            raise ValueError(f"every row must have {len(self.columns)} cells, one per column")
+        self.title = title
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __repr__(self):
+        width = [max(len(c), *(len(r[j]) for r in self.rows)) for j, c in enumerate(self.columns)]
+        line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, width)).rstrip()  # noqa: E731
+        head = [self.title] if self.title else []
+        return "\n".join(head + [line(self.columns)] + [line(r) for r in self.rows])
+
+    def _repr_html_(self):
+        from html import escape
+
+        cap = f"<caption>{escape(self.title)}</caption>" if self.title else ""
+        head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
+        return f'<table class="igr-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def main(argv=None):
