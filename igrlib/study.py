@@ -54,22 +54,7 @@ from . import data
 from .curvature import sharpness
 from .mlp import MLP
 
-__all__ = [
-    "STUDIES",
-    "grid",
-    "run",
-    "rerun",
-    "read",
-    "reproduce",
-    "paired",
-    "crossed",
-    "detectable",
-    "verdict",
-    "table",
-    "gains",
-    "fmt",
-    "Table",
-]
+__all__ = ["STUDIES", "grid", "run", "rerun", "read", "paired", "reproduce"]
 
 
 def _results_dir():
@@ -468,6 +453,7 @@ def paired(diffs, *, level=0.95):
 
 
 # -- analysis: tables of paired gains, the crossed design, verdicts ----------------------------
+# Helpers of the study chapter (igrlib.study.crossed, ...); not in __all__, so not in the API pages.
 
 
 def table(rows, key, *, by="lr", **where):
@@ -614,6 +600,25 @@ def verdict(ci, margin):
     if -margin <= ci["low"] and ci["high"] <= margin:
         return f"within +-{margin:g}"
     return "inconclusive"
+
+
+def validation_choice(rows, key="end_val_acc", *, by="lr"):
+    """The setting of ``by`` with the highest mean ``key`` (the validation accuracy at the end
+    point), among settings whose runs all converged; a tie goes to the smaller setting.
+
+    Returns ``(best, runner_up, margin)``, the margin in points of mean ``key``.
+
+    Examples
+    --------
+    >>> rows = [dict(lr=lr, split=0, seed=s, converged=True, end_val_acc=v)
+    ...         for lr, v in [(0.1, 0.9), (0.2, 0.92), (0.5, 0.92)] for s in (0, 1)]
+    >>> validation_choice(rows)
+    (0.2, 0.5, 0.0)
+    """
+    ok = {r[by] for r in rows} - {r[by] for r in rows if not r["converged"]}
+    val = {k: float(v.mean()) for k, v in table([r for r in rows if r[by] in ok], key, by=by).items()}
+    best, runner = sorted(val, key=lambda k: (-val[k], k))[:2]
+    return best, runner, 100 * (val[best] - val[runner])
 
 
 def fmt(ci, digits=2):
