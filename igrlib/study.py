@@ -16,12 +16,17 @@ data set (:mod:`igrlib.data`) with one of four methods, all with learning rate :
   :math:`L + \frac{h}{4m}\sum_{k=1}^m \lvert\nabla C_k\rvert^2` over the :math:`m = n/B`
   minibatches of a fresh random partition each step (exact minibatch Hessian-vector products);
 * ``gd_penalty``: full-batch GD on :math:`L + \frac h4 \lvert\nabla L\rvert^2` (the implicit
-  penalty of GD added once more, explicitly).
+  penalty of GD added once more, explicitly);
+* ``gd_explicit``: full-batch GD on :math:`L + \mu \lvert\nabla L\rvert^2` with a coefficient
+  :math:`\mu` decoupled from :math:`h` (the confirmatory study).
 
 Every run records the metrics at two points: ``eq``, a fixed time ``t_eq`` in the full-batch
 study or a fixed number of epochs ``eq_epochs`` in the minibatch study; and ``end``, the first
-check (once per unit of time :math:`t = h \cdot \text{steps}`, or once per epoch) at which the
-training loss is at or below ``target``, or ``max_time`` if it never gets there. A run that
+check at which the training loss is at or below ``target``, or ``max_time`` if it never gets
+there. Full-batch methods check every :math:`\max(1, \operatorname{round}(1/h))` steps (once per
+unit of time :math:`t = h \cdot \text{steps}` for :math:`h \le 2/3`, every step, that is every
+:math:`h` units, above), SGD once per epoch. With ``early_stop`` (the confirmatory study) a run
+trains to ``max_time`` and also records ``es``, the check with the best validation accuracy. A run that
 reaches the target before the ``eq`` point trains on until the ``eq`` point, but its ``end``
 metrics are those at the target. The sharpness at ``end`` comes from Lanczos
 (``scipy.sparse.linalg.eigsh`` on exact Hessian-vector products).

@@ -51,7 +51,7 @@ def _split_interval_check(answer):
             f"on a {J} x {I} matrix your interval [{got[0]:.4g}, {got[1]:.4g}] is not the 95 % t-interval of the "
             f"{J} row means ({J - 1} degrees of freedom)"
         )
-    return True, "your split-level intervals are right on three fresh crossed designs"
+    return True, "right on three fresh crossed designs"
 
 
 def _detectable(sd, k, level, power):
@@ -76,4 +76,4 @@ def _detectable_check(answer):
         if abs(got - stats.t.ppf(0.5 + level / 2, k - 1) * sd / np.sqrt(k)) <= 1e-9 * want:
             return False, "that is the interval's half-width; to be detected with the given power, add a term"
         return False, f"for sd = {sd:.3g}, k = {k}, level = {level:.4g}, power = {power:g} your effect {got:.4g} is off"
-    return True, "your smallest detectable effects are right on three cases, two of them fresh"
+    return True, "right on three cases, two of them fresh"
