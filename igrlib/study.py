@@ -662,8 +662,9 @@ class Table:
         from html import escape
 
         cap = f"<caption>{escape(self.title)}</caption>" if self.title else ""
-        head = "".join(f"<th>{escape(c)}</th>" for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
+        pad = 'style="padding: 0.15em 0.7em; text-align: right; white-space: nowrap"'
+        head = "".join(f'<th scope="col" {pad}>{escape(c)}</th>' for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td {pad}>{escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
         return f'<table class="igr-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
