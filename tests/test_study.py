@@ -379,5 +379,5 @@ def test_built_wheel_finds_the_results_without_the_source_tree(tmp_path):
     )
     got = subprocess.run([python, "-c", code, str(site)], cwd=tmp_path, check=True, capture_output=True, text=True)
     counts = dict(item.split(":") for item in got.stdout.split())
-    for name in ("fullbatch", "minibatch"):
+    for name in ("fullbatch", "minibatch", "confirm"):
         assert int(counts[name]) == len(study.read(name))
