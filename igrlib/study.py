@@ -458,7 +458,7 @@ def paired(diffs, *, level=0.95):
 
 
 # -- analysis: tables of paired gains, the crossed design, verdicts ----------------------------
-# Helpers of the study chapter (igrlib.study.crossed, ...); not in __all__, so not in the API pages.
+# Analysis functions of the study chapter (crossed, gains, ...); not in __all__, so not in the API pages.
 
 
 def table(rows, key, *, by="lr", **where):
