@@ -16,12 +16,17 @@ data set (:mod:`igrlib.data`) with one of four methods, all with learning rate :
   :math:`L + \frac{h}{4m}\sum_{k=1}^m \lvert\nabla C_k\rvert^2` over the :math:`m = n/B`
   minibatches of a fresh random partition each step (exact minibatch Hessian-vector products);
 * ``gd_penalty``: full-batch GD on :math:`L + \frac h4 \lvert\nabla L\rvert^2` (the implicit
-  penalty of GD added once more, explicitly).
+  penalty of GD added once more, explicitly);
+* ``gd_explicit``: full-batch GD on :math:`L + \mu \lvert\nabla L\rvert^2` with a coefficient
+  :math:`\mu` decoupled from :math:`h` (the confirmatory study).
 
 Every run records the metrics at two points: ``eq``, a fixed time ``t_eq`` in the full-batch
 study or a fixed number of epochs ``eq_epochs`` in the minibatch study; and ``end``, the first
-check (once per unit of time :math:`t = h \cdot \text{steps}`, or once per epoch) at which the
-training loss is at or below ``target``, or ``max_time`` if it never gets there. A run that
+check at which the training loss is at or below ``target``, or ``max_time`` if it never gets
+there. Full-batch methods check every :math:`\max(1, \operatorname{round}(1/h))` steps (once per
+unit of time :math:`t = h \cdot \text{steps}` for :math:`h \le 2/3`, every step, that is every
+:math:`h` units, above), SGD once per epoch. With ``early_stop`` (the confirmatory study) a run
+trains to ``max_time`` and also records ``es``, the check with the best validation accuracy. A run that
 reaches the target before the ``eq`` point trains on until the ``eq`` point, but its ``end``
 metrics are those at the target. The sharpness at ``end`` comes from Lanczos
 (``scipy.sparse.linalg.eigsh`` on exact Hessian-vector products).
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.resources
 import itertools
 import json
 import math
@@ -55,7 +61,17 @@ from .mlp import MLP
 
 __all__ = ["STUDIES", "grid", "run", "rerun", "read", "paired", "reproduce"]
 
-DATA_DIR = pathlib.Path(__file__).resolve().parent.parent / "book" / "data"
+
+def _results_dir():
+    """The committed results: ``book/data`` of the source tree, or, in an installed wheel (no
+    source tree), the copy of it inside the package (``igrlib/results``)."""
+    source = pathlib.Path(__file__).resolve().parent.parent / "book" / "data"
+    if source.is_dir():
+        return source
+    return pathlib.Path(str(importlib.resources.files("igrlib") / "results"))
+
+
+DATA_DIR = _results_dir()
 
 # Random streams: numpy.random.default_rng([TAG, ...]) keeps splits, initialisations and
 # minibatch orders independent of one another.
@@ -92,12 +108,86 @@ def _minibatch():
                 yield dict(data=name, split=split, seed=seed, method="gd_penalty", lr=lr, batch=0)
 
 
+# -- the preregistered confirmatory study (protocol: book/data/confirm_protocol.md) -----------------
+# Chapter 5's exploratory setting (squared loss, initial weights four times LeCun's, digits) on fresh
+# splits, one split and one initialisation per replicate (no two replicates share either).
+CONFIRM = dict(
+    data="digits",
+    n_train=200,
+    n_val=300,
+    width=32,
+    loss="squared",
+    init_scale=4.0,
+    t_eq=40.0,
+    target=0.12,
+    max_time=120.0,
+    eq_epochs=0,
+    early_stop=True,
+)
+CONFIRM_H_MAX = 0.15  # 2 / the largest initial sharpness of the pilot's four starts (13.5), rounded
+CONFIRM_REPLICATES = range(100, 120)  # split i and seed i for replicate i; 0..99 are never used here
+CONFIRM_ARMS = [
+    (0.025, 0.0),
+    (0.05, 0.0),
+    (0.075, 0.0),
+    (0.1, 0.0),
+    (0.135, 0.0),
+    (0.025, 0.025),
+    (0.025, 0.1),
+    (0.025, 0.4),
+]
+
+
+def _confirm():
+    for i in CONFIRM_REPLICATES:
+        for lr, mu in CONFIRM_ARMS:
+            method = "gd_explicit" if mu else "gd"
+            yield dict(CONFIRM, split=i, seed=i, method=method, lr=lr, mu=mu, batch=0)
+
+
+# The protocol's primary comparisons (arm minus reference, test accuracy at equal time) and its margin.
+CONFIRM_PRIMARY = {
+    "P1": ((0.1, 0.0), (0.025, 0.0)),
+    "P2": ((0.135, 0.0), (0.025, 0.0)),
+    "P3": ((0.025, 0.4), (0.025, 0.0)),
+}
+CONFIRM_MARGIN = 0.3  # points of test accuracy
+CONFIRM_LEVEL = 1 - 0.05 / len(CONFIRM_PRIMARY)  # Bonferroni over the primary comparisons
+
+
+def arm_differences(rows, arm, ref, key="eq_test_acc", scale=100.0):
+    """Paired differences ``arm - ref`` of column ``key`` (times ``scale``) over the replicates of the
+    confirmatory study, in replicate order, and the number of replicates left out because a run of
+    either arm diverged or has no value for ``key``."""
+    runs = {}
+    for r in rows:
+        runs.setdefault((r["lr"], r["mu"]), {})[r["split"]] = r
+    a, b = runs[arm], runs[ref]
+    usable = [
+        i for i in sorted(a) if i in b and all(not x["diverged"] and x.get(key) is not None for x in (a[i], b[i]))
+    ]
+    d = np.array([scale * (a[i][key] - b[i][key]) for i in usable])
+    return d, len(set(a) | set(b)) - len(usable)
+
+
+def confirm_primary(rows):
+    """The protocol's analysis: per primary comparison the interval at :data:`CONFIRM_LEVEL`, the
+    verdict against :data:`CONFIRM_MARGIN` (:func:`verdict`) and the replicates left out."""
+    out = {}
+    for name, (arm, ref) in CONFIRM_PRIMARY.items():
+        d, left_out = arm_differences(rows, arm, ref)
+        ci = paired(d, level=CONFIRM_LEVEL)
+        out[name] = dict(ci, arm=arm, ref=ref, verdict=verdict(ci, CONFIRM_MARGIN), left_out=left_out)
+    return out
+
+
 STUDIES = {
     "fullbatch": (_fullbatch, "full-batch GD on digits and MNIST-1D, 8 seeds x 3 splits, lr over 2+ decades"),
     "minibatch": (
         _minibatch,
         "SGD over (h, B) on digits and MNIST-1D, 4 seeds x 3 splits; Smith et al.'s and the full-batch penalty",
     ),
+    "confirm": (_confirm, "preregistered: chapter 5's squared-loss large start, GD near the limit, explicit mu"),
 }
 
 
@@ -108,15 +198,20 @@ def grid(name):
     runs = []
     for i, s in enumerate(STUDIES[name][0]()):
         fixed = dict(target=TARGET, init_scale=1.0, eq_epochs=EQ_EPOCHS if name == "minibatch" else 0)
-        runs.append(dict(study=name, run_id=i, **s, **DATA[s["data"]], **fixed))
+        defaults = {k: v for k, v in {**DATA[s["data"]], **fixed}.items() if k not in s}  # a run's own settings win
+        runs.append(dict(study=name, run_id=i, **s, **defaults))
     return runs
 
 
-def _metrics(net, theta, parts, L):
+def _accuracy(net, theta, parts, key):
+    return float(net.accuracy(theta, parts[f"X_{key}"], parts[f"y_{key}"]))
+
+
+def _metrics(net, theta, parts, L, kind="cross_entropy"):
     out = dict(train_loss=float(L.value(theta)))
     for key in ("train", "val", "test"):
-        out[f"{key}_acc"] = float(net.accuracy(theta, parts[f"X_{key}"], parts[f"y_{key}"]))
-    out["test_loss"] = float(net.loss(parts["X_test"], parts["y_test"]).value(theta))
+        out[f"{key}_acc"] = _accuracy(net, theta, parts, key)
+    out["test_loss"] = float(net.loss(parts["X_test"], parts["y_test"], kind=kind).value(theta))
     return out
 
 
@@ -152,7 +247,7 @@ def run(settings):
         parts = data.split(X, y, s["n_train"], s["n_val"], np.random.default_rng([SPLIT_TAG, s["split"]]))
         net = MLP((X.shape[1], s["width"], 10))
         theta = net.init(np.random.default_rng([INIT_TAG, s["seed"]]), scale=s["init_scale"])
-        L = net.loss(parts["X_train"], parts["y_train"])
+        L = net.loss(parts["X_train"], parts["y_train"], kind=s.get("loss", "cross_entropy"))
         row = {**s, **_train(net, L, theta, parts, s)}
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row
@@ -160,6 +255,11 @@ def run(settings):
 
 def _train(net, L, theta, parts, s):
     h, method, n = s["lr"], s["method"], s["n_train"]
+    kind, early = s.get("loss", "cross_entropy"), s.get("early_stop", False)
+    best = None  # early stopping: (validation accuracy, step, theta) of the best check so far
+    out = {}
+    if early:  # the studies with early stopping also record the sharpness at the start
+        out["start_sharpness"] = sharpness(L, theta, rng=np.random.default_rng([INIT_TAG, s["seed"], 1]))
     order = np.random.default_rng([ORDER_TAG, s["seed"], s["split"]])
     Xtr, ytr = parts["X_train"], parts["y_train"]
     batch_losses = lambda idx: net.loss(Xtr[idx], ytr[idx])  # noqa: E731
@@ -169,13 +269,16 @@ def _train(net, L, theta, parts, s):
     else:  # the eq point at a fixed time t = h * steps
         eq_step = round(s["t_eq"] / h)
     max_steps = max(math.ceil(s["max_time"] / h), eq_step)
-    out, step, queue, end, diverged = {}, 0, [], None, False
+    step, queue, end, diverged = 0, [], None, False
     while True:
         if method == "gd":
             theta = theta - h * L.grad(theta)
         elif method == "gd_penalty":
             g = L.grad(theta)
             theta = theta - h * (g + 0.5 * h * L.hvp(theta, g))
+        elif method == "gd_explicit":  # GD on L + mu |grad L|^2, mu decoupled from h
+            g = L.grad(theta)
+            theta = theta - h * (g + 2 * s["mu"] * L.hvp(theta, g))
         elif method == "gd_smith":
             ks = _minibatches(order, n, s["batch"])
             g = L.grad(theta)
@@ -189,7 +292,7 @@ def _train(net, L, theta, parts, s):
             theta = theta - h * batch_losses(queue.pop(0)).grad(theta)
         step += 1
         if step == eq_step:
-            out.update({f"eq_{k}": v for k, v in _metrics(net, theta, parts, L).items()})
+            out.update({f"eq_{k}": v for k, v in _metrics(net, theta, parts, L, kind).items()})
             out.update(eq_step=step, eq_time=step * h)
         if step % per_check == 0 or step >= max_steps:
             loss = float(L.value(theta))
@@ -198,13 +301,22 @@ def _train(net, L, theta, parts, s):
                 break
             if end is None and (loss <= s["target"] or step >= max_steps):
                 end = (step, theta)  # the end point: the first check at the target (or the cap)
-            if end is not None and step >= eq_step:  # both points recorded
+            if early:  # the check with the best validation accuracy (the first of equals)
+                val = _accuracy(net, theta, parts, "val")
+                if best is None or val > best[0]:
+                    best = (val, step, theta)
+            if end is not None and step >= eq_step and (not early or step >= max_steps):  # every point recorded
                 break
+    if early and best is not None and not diverged:  # with early stopping a run trains to the cap
+        out.update({f"es_{k}": v for k, v in _metrics(net, best[2], parts, L, kind).items()})
+        out.update(es_step=best[1], es_time=best[1] * h)
     if end is None:  # diverged before the end point
         out.update(diverged=True, converged=False, end_step=step, end_time=step * h, sharpness=float("nan"))
         return out
     step, theta = end
-    out.update({f"end_{k}": v for k, v in _metrics(net, theta, parts, L).items()}, end_step=step, end_time=step * h)
+    out.update(
+        {f"end_{k}": v for k, v in _metrics(net, theta, parts, L, kind).items()}, end_step=step, end_time=step * h
+    )
     out["converged"] = bool(out["end_train_loss"] <= s["target"])
     out["diverged"] = diverged  # True only if it blew up after the end point, before the eq point
     out["sharpness"] = sharpness(L, theta, rng=np.random.default_rng([INIT_TAG, s["seed"], 1]))  # Lanczos
@@ -333,7 +445,7 @@ def paired(diffs, *, level=0.95):
     -------
     dict
         ``mean``, ``low``, ``high`` (the interval, :math:`\bar d \pm t_{k-1} s/\sqrt k`),
-        ``df = k - 1``, ``p`` (two-sided, against a zero mean) and ``k``.
+        ``se``, ``df = k - 1``, ``p`` (two-sided, against a zero mean), ``k`` and ``level``.
     """
     d = np.asarray(diffs, dtype=float)
     if d.ndim != 1 or d.size < 2 or not np.all(np.isfinite(d)):
@@ -342,7 +454,218 @@ def paired(diffs, *, level=0.95):
     se = float(d.std(ddof=1) / math.sqrt(k))
     t = float(stats.t.ppf(0.5 + level / 2, k - 1))
     p = float(2 * stats.t.sf(abs(mean) / se, k - 1)) if se > 0 else (0.0 if mean else 1.0)
-    return dict(mean=mean, low=mean - t * se, high=mean + t * se, df=k - 1, p=p, k=k)
+    return dict(mean=mean, low=mean - t * se, high=mean + t * se, se=se, df=k - 1, p=p, k=k, level=level)
+
+
+# -- analysis: tables of paired gains, the crossed design, verdicts ----------------------------
+# Analysis functions of the study chapter (crossed, gains, ...); not in __all__, so not in the API pages.
+
+
+def table(rows, key, *, by="lr", **where):
+    """``{setting: values}`` of column ``key`` for the rows that match ``where``, one entry per value
+    of column ``by``; the values come in (split, seed) order, so entry ``i`` of every array is the
+    same replicate.
+
+    Examples
+    --------
+    >>> rows = [dict(lr=lr, split=s, seed=0, acc=lr + s) for lr in (1, 2) for s in (1, 0)]
+    >>> {lr: v.tolist() for lr, v in table(rows, "acc").items()}
+    {1: [1.0, 2.0], 2: [2.0, 3.0]}
+    """
+    out = {}
+    for r in sorted(rows, key=lambda r: (r["split"], r["seed"])):
+        if all(r[k] == v for k, v in where.items()):
+            out.setdefault(r[by], []).append(r[key])
+    return {k: np.array(v, dtype=float) for k, v in sorted(out.items())}
+
+
+def replicates(rows):
+    """The design of ``rows``: ``(splits, seeds)``, the sorted distinct values of each."""
+    return sorted({r["split"] for r in rows}), sorted({r["seed"] for r in rows})
+
+
+def gains(rows, key, ref, *, by="lr", scale=100.0, level=0.95, **where):
+    """Paired gains in ``key`` (times ``scale``: points for accuracies) of every setting of ``by``
+    over the setting ``ref``, replicate by replicate, each analysed by :func:`crossed`.
+
+    In a crossed design (every seed on every split) the differences are arranged as a
+    (splits x seeds) matrix; with one seed per split, they are plain pairs (:func:`paired`).
+    """
+    t = table(rows, key, by=by, **where)
+    splits, seeds = replicates([r for r in rows if all(r[k] == v for k, v in where.items())])
+    shape = (len(splits), len(seeds)) if len(splits) * len(seeds) == t[ref].size else (t[ref].size,)
+    return {k: crossed(scale * (v - t[ref]).reshape(shape), level=level) for k, v in t.items() if k != ref}
+
+
+def _interval(mean, se, df, level):
+    if se == 0:
+        return dict(mean=mean, low=mean, high=mean, se=0.0, df=df, p=0.0 if mean else 1.0)
+    t = float(stats.t.ppf(0.5 + level / 2, df))
+    p = float(2 * stats.t.sf(abs(mean) / se, df))
+    return dict(mean=mean, low=mean - t * se, high=mean + t * se, se=se, df=df, p=p)
+
+
+def crossed(d, *, level=0.95):
+    r"""The mean of paired differences from a crossed design, with its intervals.
+
+    Parameters
+    ----------
+    d : array_like, shape (J, I) or (k,)
+        One difference per replicate: rows are splits, columns initialisation seeds (every seed
+        on every split). A 1-D array holds independent replicates.
+    level : float
+
+    Returns
+    -------
+    dict
+        The interval of the two-way random-effects model (``mean``, ``low``, ``high``, ``se``,
+        ``df``, ``p``, ``k``), and, for a matrix, ``seeds`` (the column means as ``I``
+        replicates, ``I - 1`` d.f.), ``splits`` (the row means, ``J - 1`` d.f.) and ``pairs``
+        (all ``IJ`` differences as if independent, the naive interval), each a dict of the same
+        keys. For a 1-D array all four are :func:`paired`'s interval.
+
+    Notes
+    -----
+    Model: :math:`d_{ji} = \mu + a_j + b_i + e_{ji}`, with independent split effects
+    :math:`a_j` (variance :math:`\sigma_a^2`), seed effects :math:`b_i` and residuals. With
+    the mean squares :math:`M_a = I\sum_j(\bar d_{j\cdot}-\bar d)^2/(J-1)`,
+    :math:`M_b = J\sum_i(\bar d_{\cdot i}-\bar d)^2/(I-1)` and the residual :math:`M_e`,
+    :math:`\operatorname{Var}\bar d = \sigma_a^2/J + \sigma_b^2/I + \sigma_e^2/(IJ)` is
+    estimated by :math:`(\max(M_a - M_e, 0) + \max(M_b - M_e, 0) + M_e)/(IJ)` (variance
+    components below zero set to zero), with Satterthwaite's degrees of freedom. With
+    :math:`\sigma_e = 0` it equals the interval of neither margin alone: it adds both.
+    """
+    d = np.asarray(d, dtype=float)
+    if d.ndim not in (1, 2) or d.size < 2 or not np.all(np.isfinite(d)):
+        raise ValueError(f"d must be a 1-D or 2-D array of at least 2 finite numbers, got shape {d.shape}")
+    if d.ndim == 1 or 1 in d.shape:
+        ci = paired(d.ravel(), level=level)
+        return dict(ci, seeds=ci, splits=ci, pairs=ci)
+    J, I = d.shape
+    if J < 2 or I < 2:
+        raise ValueError(f"d must have at least 2 splits and 2 seeds, got shape {d.shape}")
+    mean = float(d.mean())
+    rows, cols = d.mean(axis=1), d.mean(axis=0)
+    ms_a = I * float(np.sum((rows - mean) ** 2)) / (J - 1)
+    ms_b = J * float(np.sum((cols - mean) ** 2)) / (I - 1)
+    resid = d - rows[:, None] - cols[None, :] + mean
+    df_e = (J - 1) * (I - 1)
+    ms_e = float(np.sum(resid**2)) / df_e
+    use_a, use_b = float(ms_a > ms_e), float(ms_b > ms_e)  # components estimated above zero
+    coef = np.array([use_a, use_b, 1.0 - use_a - use_b])
+    ms = np.array([ms_a, ms_b, ms_e])
+    dfs = np.array([J - 1, I - 1, df_e], dtype=float)
+    var = float(coef @ ms) / (I * J)
+    denom = float(np.sum((coef * ms) ** 2 / dfs))
+    df = float((coef @ ms) ** 2 / denom) if denom > 0 else float(I * J - 1)
+    out = dict(_interval(mean, math.sqrt(max(var, 0.0)), df, level), k=d.size, level=level)
+    out["seeds"] = paired(cols, level=level)
+    out["splits"] = paired(rows, level=level)
+    out["pairs"] = paired(d.ravel(), level=level)
+    return out
+
+
+def detectable(ci, *, power=0.8, level=None):
+    r"""The smallest true mean difference that the interval's test detects with probability ``power``.
+
+    For a two-sided test at ``1 - level`` with standard error ``se`` and ``df`` degrees of
+    freedom: :math:`(t_{(1+\text{level})/2,\,df} + t_{\text{power},\,df})\, se`, the usual
+    approximation (it ignores the chance of a significant result of the wrong sign).
+
+    Parameters
+    ----------
+    ci : dict
+        An interval from :func:`paired` or :func:`crossed` (its ``se`` and ``df``).
+    power : float
+        In (0, 1).
+    level : float, optional
+        The confidence level; by default the one the interval was built with (0.95 if unknown).
+    """
+    if not 0 < power < 1:
+        raise ValueError(f"power must lie in (0, 1), got {power!r}")
+    level = ci.get("level", 0.95) if level is None else level
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    df = ci["df"]
+    return float((stats.t.ppf(0.5 + level / 2, df) + stats.t.ppf(power, df)) * ci["se"])
+
+
+def verdict(ci, margin):
+    """What an interval says about a difference, against an equivalence margin.
+
+    ``"higher"`` (the interval lies above 0), ``"lower"`` (below 0), ``"within +-margin"`` (it
+    contains 0 and lies inside ``[-margin, margin]``), else ``"inconclusive"``.
+    """
+    if not margin > 0:
+        raise ValueError(f"margin must be positive, got {margin!r}")
+    if ci["low"] > 0:
+        return "higher"
+    if ci["high"] < 0:
+        return "lower"
+    if -margin <= ci["low"] and ci["high"] <= margin:
+        return f"within +-{margin:g}"
+    return "inconclusive"
+
+
+def validation_choice(rows, key="end_val_acc", *, by="lr"):
+    """The setting of ``by`` with the highest mean ``key`` (the validation accuracy at the end
+    point), among settings whose runs all converged; a tie goes to the smaller setting.
+
+    Returns ``(best, runner_up, margin)``, the margin in points of mean ``key``.
+
+    Examples
+    --------
+    >>> rows = [dict(lr=lr, split=0, seed=s, converged=True, end_val_acc=v)
+    ...         for lr, v in [(0.1, 0.9), (0.2, 0.92), (0.5, 0.92)] for s in (0, 1)]
+    >>> validation_choice(rows)
+    (0.2, 0.5, 0.0)
+    """
+    ok = {r[by] for r in rows} - {r[by] for r in rows if not r["converged"]}
+    val = {k: float(v.mean()) for k, v in table([r for r in rows if r[by] in ok], key, by=by).items()}
+    best, runner = sorted(val, key=lambda k: (-val[k], k))[:2]
+    return best, runner, 100 * (val[best] - val[runner])
+
+
+def fmt(ci, digits=2):
+    """``"+0.09 [+0.02, +0.16]"``: an interval's mean and bounds with a sign."""
+    return f"{ci['mean']:+.{digits}f} [{ci['low']:+.{digits}f}, {ci['high']:+.{digits}f}]"
+
+
+class Table:
+    """A small table that a notebook shows as HTML and prints as fixed-width text.
+
+    Parameters
+    ----------
+    columns : list of str
+    rows : list of lists
+        Cells, already formatted as strings (numbers are shown with ``str``).
+    title : str, optional
+    """
+
+    def __init__(self, columns, rows, title=""):
+        self.columns = [str(c) for c in columns]
+        self.rows = [[str(c) for c in row] for row in rows]
+        if any(len(row) != len(self.columns) for row in self.rows):
+            raise ValueError(f"every row must have {len(self.columns)} cells, one per column")
+        self.title = title
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __repr__(self):
+        width = [max(len(c), *(len(r[j]) for r in self.rows)) for j, c in enumerate(self.columns)]
+        line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, width)).rstrip()  # noqa: E731
+        head = [self.title] if self.title else []
+        return "\n".join(head + [line(self.columns)] + [line(r) for r in self.rows])
+
+    def _repr_html_(self):
+        from html import escape
+
+        cap = f"<caption>{escape(self.title)}</caption>" if self.title else ""
+        pad = 'style="padding: 0.15em 0.7em; text-align: right; white-space: nowrap"'
+        head = "".join(f'<th scope="col" {pad}>{escape(c)}</th>' for c in self.columns)
+        body = "".join("<tr>" + "".join(f"<td {pad}>{escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
+        return f'<table class="igr-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def main(argv=None):

@@ -2,6 +2,7 @@
 
 import json
 import math
+import pathlib
 import random
 
 import numpy as np
@@ -68,7 +69,7 @@ def test_grids_have_unique_ids_and_paired_designs():
     for name in study.STUDIES:
         runs = study.grid(name)
         assert [r["run_id"] for r in runs] == list(range(len(runs)))
-        keys = {(r["data"], r["split"], r["seed"], r["method"], r["lr"], r["batch"]) for r in runs}
+        keys = {(r["data"], r["split"], r["seed"], r["method"], r["lr"], r["batch"], r.get("mu")) for r in runs}
         assert len(keys) == len(runs)
     full = study.grid("fullbatch")
     for name in ("digits", "mnist1d"):
@@ -164,3 +165,219 @@ def test_end_point_is_the_first_check_at_the_target_even_before_the_eq_point(mon
     at = study.run(dict(s, eq_epochs=epoch))
     assert before["eq_train_loss"] > 0.3
     assert at["eq_train_loss"] == row["end_train_loss"] and at["end_step"] == row["end_step"]
+
+
+# -- the analysis helpers ------------------------------------------------------------------------
+
+
+def test_crossed_two_way_hand_case():
+    # d = mu + a_split + b_seed exactly: rows (splits) differ by 1, columns (seeds) by 2
+    d = np.array([[1.0, 3.0], [2.0, 4.0]])
+    ci = study.crossed(d)
+    # mean squares: splits 2 * (0.25 + 0.25) / 1 = 1, seeds 2 * (1 + 1) / 1 = 4, residual 0
+    assert ci["mean"] == 2.5 and math.isclose(ci["se"], math.sqrt((1 + 4) / 4))
+    assert math.isclose(ci["df"], 25 / 17)  # Satterthwaite: (1 + 4)^2 / (1^2 / 1 + 4^2 / 1)
+    assert math.isclose(ci["high"] - ci["mean"], stats.t.ppf(0.975, 25 / 17) * math.sqrt(5 / 4))
+    assert ci["seeds"] == study.paired([1.5, 3.5]) and ci["splits"] == study.paired([2.0, 3.0])
+    assert ci["pairs"] == study.paired([1.0, 3.0, 2.0, 4.0])
+
+
+def test_crossed_interval_drops_a_component_below_zero_and_handles_ties():
+    # no seed effect at all: the seed component (M_b - M_e < 0) is set to zero, var = M_a / (IJ)
+    d = np.array([[0.0, 1.0, -1.0], [2.0, 1.0, 3.0]])
+    ci = study.crossed(d)
+    ms_a = 3 * (1.0**2 + 1.0**2) / 1
+    assert math.isclose(ci["se"], math.sqrt(ms_a / 6)) and ci["df"] == 1
+    same = study.crossed(np.full((3, 4), 0.25))  # bit-identical replicates: a zero-width interval
+    assert same["low"] == same["high"] == 0.25 and same["p"] == 0.0
+    assert study.crossed(np.zeros((3, 4)))["p"] == 1.0
+    flat = study.crossed([0.1, 0.3, 0.2])  # independent replicates: paired's interval
+    assert {k: flat[k] for k in ("mean", "low", "high", "df")} == {
+        k: study.paired([0.1, 0.3, 0.2])[k] for k in ("mean", "low", "high", "df")
+    }
+
+
+def test_crossed_interval_covers_and_the_naive_one_does_not():
+    # 3 splits x 8 seeds with a large split effect: the naive interval (24 "independent" pairs) and the
+    # seed-level interval ignore it and cover the true mean far less often than 95 %
+    rng = np.random.default_rng(7)
+    cover = {"twoway": 0, "pairs": 0, "seeds": 0}
+    n = 600
+    for _ in range(n):
+        d = 0.5 + rng.normal(0, 1.0, (3, 1)) + rng.normal(0, 0.3, (1, 8)) + rng.normal(0, 0.2, (3, 8))
+        ci = study.crossed(d)
+        for key, c in [("twoway", ci), ("pairs", ci["pairs"]), ("seeds", ci["seeds"])]:
+            cover[key] += c["low"] <= 0.5 <= c["high"]
+    assert cover["twoway"] / n > 0.92
+    assert cover["pairs"] / n < 0.6 and cover["seeds"] / n < 0.6
+
+
+def test_detectable_effect_has_the_stated_power():
+    k, sd = 20, 0.3
+    ci = study.paired(np.random.default_rng(1).normal(0, sd, k))
+    delta = study.detectable(ci, power=0.8)
+    crit = stats.t.ppf(0.975, k - 1)
+    ncp = delta / ci["se"]
+    power = stats.nct.sf(crit, k - 1, ncp) + stats.nct.cdf(-crit, k - 1, ncp)
+    assert abs(power - 0.8) < 0.01
+    big = dict(se=1.0, df=10**7)
+    assert math.isclose(study.detectable(big, level=0.95), 1.959964 + 0.841621, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="power"):
+        study.detectable(ci, power=1.0)
+
+
+def test_verdict_and_fmt():
+    ci = lambda low, high: dict(mean=(low + high) / 2, low=low, high=high)  # noqa: E731
+    assert study.verdict(ci(0.01, 0.5), 0.3) == "higher"
+    assert study.verdict(ci(-0.5, -0.01), 0.3) == "lower"
+    assert study.verdict(ci(-0.2, 0.29), 0.3) == "within +-0.3"
+    assert study.verdict(ci(-0.2, 0.31), 0.3) == "inconclusive"
+    assert study.fmt(ci(-0.29, 0.47)) == "+0.09 [-0.29, +0.47]"
+    with pytest.raises(ValueError, match="margin"):
+        study.verdict(ci(0, 1), 0)
+
+
+def test_gains_of_an_additive_model_are_exact():
+    # acc = base(lr) + split effect + seed effect: every paired difference is base(lr) - base(ref)
+    base = {0.1: 0.90, 0.2: 0.905, 0.5: 0.89}
+    rows = [
+        dict(lr=lr, split=j, seed=i, acc=b + 0.01 * j - 0.003 * i)
+        for lr, b in base.items()
+        for j in range(3)
+        for i in range(4)
+    ]
+    g = study.gains(rows, "acc", 0.1)
+    assert set(g) == {0.2, 0.5}
+    for lr in g:
+        assert math.isclose(g[lr]["mean"], 100 * (base[lr] - base[0.1]), abs_tol=1e-9)
+        assert g[lr]["high"] - g[lr]["low"] < 1e-9 and g[lr]["seeds"]["k"] == 4 and g[lr]["splits"]["k"] == 3
+    t = study.table(rows, "acc", lr=0.2)
+    assert list(t) == [0.2] and t[0.2].size == 12
+
+
+def test_table_prints_narrow_and_renders_html():
+    t = study.Table(["h", "gain"], [["0.1", "+0.09 [+0.02, +0.16]"], ["<b>", "x"]], title="gains")
+    text = repr(t)
+    assert text.splitlines()[0] == "gains" and max(map(len, text.splitlines())) <= 80
+    html = t._repr_html_()
+    assert html.count("<tr>") == 3 and "&lt;b&gt;" in html and "<caption>gains</caption>" in html
+    with pytest.raises(ValueError, match="every row"):
+        study.Table(["a", "b"], [["1"]])
+
+
+# -- the confirmatory study ------------------------------------------------------------------------
+
+
+def test_confirm_grid_uses_fresh_independent_replicates():
+    runs = study.grid("confirm")
+    assert len(runs) == 20 * 8
+    reps = {(r["split"], r["seed"]) for r in runs}
+    assert len(reps) == 20 and all(split == seed for split, seed in reps)  # one seed per split, none shared
+    used = {r["split"] for name in ("fullbatch", "minibatch") for r in study.grid(name)}
+    assert not used & {s for s, _ in reps} and 50 not in {s for s, _ in reps}  # fresh: not the pilot's either
+    for r in runs:
+        assert r["loss"] == "squared" and r["init_scale"] == 4.0 and r["n_train"] == 200 and r["early_stop"]
+    lrs = sorted({r["lr"] for r in runs if r["method"] == "gd"})
+    assert max(lrs) == 0.9 * study.CONFIRM_H_MAX and min(lrs) == 0.025
+    assert {r["mu"] for r in runs if r["method"] == "gd_explicit"} == {0.025, 0.1, 0.4}
+
+
+def tiny_confirm(**change):
+    monkey = dict(study.grid("confirm")[0], n_train=40, n_val=30, width=4, t_eq=0.5, max_time=1.0)
+    return dict(monkey, **change)
+
+
+def test_explicit_penalty_step_is_gradient_descent_on_the_penalised_loss():
+    from igrlib.mlp import MLP
+
+    s = tiny_confirm(method="gd_explicit", lr=0.05, mu=0.4, t_eq=0.05)  # the eq point after one step
+    row = study.run(s)
+    X, y = data.load("digits")
+    parts = data.split(X, y, 40, 30, np.random.default_rng([study.SPLIT_TAG, s["split"]]))
+    net = MLP((64, 4, 10))
+    theta = net.init(np.random.default_rng([study.INIT_TAG, s["seed"]]), scale=4.0)
+    L = net.loss(parts["X_train"], parts["y_train"], kind="squared")
+    penalised = lambda th: L.value(th) + 0.4 * np.sum(L.grad(th) ** 2)  # noqa: E731
+    eps, grad = 1e-5, np.zeros_like(theta)
+    for i in range(theta.size):  # central differences of the penalised loss
+        e = np.zeros_like(theta)
+        e[i] = eps
+        grad[i] = (penalised(theta + e) - penalised(theta - e)) / (2 * eps)
+    assert math.isclose(row["eq_train_loss"], L.value(theta - 0.05 * grad), rel_tol=1e-7)
+    plain = study.run(dict(s, mu=0.0))  # mu = 0 is plain gradient descent
+    assert math.isclose(plain["eq_train_loss"], study.run(dict(s, method="gd", mu=0.0))["eq_train_loss"], rel_tol=1e-13)
+
+
+def test_early_stopping_point_is_the_best_validation_check():
+    s = tiny_confirm(lr=0.1, t_eq=0.5, max_time=6.0, target=1e-9)
+    row = study.run(s)
+    assert row["es_val_acc"] >= max(row["eq_val_acc"], row["end_val_acc"])  # both are checks too
+    assert 0 < row["es_step"] <= row["end_step"] and row["start_sharpness"] > 0
+    again = study.run(dict(s, t_eq=row["es_time"]))  # observed as the eq point: the same network
+    assert again["eq_val_acc"] == row["es_val_acc"] and again["eq_test_acc"] == row["es_test_acc"]
+    steps = range(10, row["end_step"] + 1, 10)  # checks every round(1 / h) = 10 steps
+    vals = [study.run(dict(s, t_eq=k * 0.1))["eq_val_acc"] for k in steps]
+    assert row["es_val_acc"] == max(vals) and row["es_step"] == list(steps)[vals.index(max(vals))]
+
+
+def test_confirm_primary_applies_the_protocol():
+    def rows_with(arms, diverged=()):
+        # arms: {(lr, mu): (gain, noise)}; replicate i adds 0.001 i to every arm and +-noise to its own
+        return [
+            dict(lr=lr, mu=mu, split=i, seed=i, diverged=(lr, mu, i) in diverged,
+                 eq_test_acc=0.7 + 0.001 * i + g + noise * (-1) ** i)
+            for i in range(10) for (lr, mu), (g, noise) in arms.items()
+        ]  # fmt: skip
+
+    arms = {
+        (0.025, 0.0): (0.0, 0.0),
+        (0.1, 0.0): (0.01, 0.0005),
+        (0.135, 0.0): (0.0, 0.0005),
+        (0.025, 0.4): (-0.02, 0.0),
+    }
+    got = study.confirm_primary(rows_with(arms, diverged={(0.135, 0.0, 3)}))
+    assert got["P1"]["verdict"] == "higher" and math.isclose(got["P1"]["mean"], 1.0)
+    assert got["P2"]["verdict"] == "within +-0.3" and got["P2"]["left_out"] == 1 and got["P2"]["k"] == 9
+    assert got["P3"]["verdict"] == "lower" and got["P1"]["level"] == 1 - 0.05 / 3
+    assert got["P1"]["high"] - got["P1"]["low"] > 0 and got["P1"]["df"] == 9
+    arms[0.135, 0.0] = (0.0, 0.004)  # +-0.4 points of noise: the interval crosses the margin
+    assert study.confirm_primary(rows_with(arms))["P2"]["verdict"] == "inconclusive"
+
+
+def test_built_wheel_finds_the_results_without_the_source_tree(tmp_path):
+    # Colab: `pip install igrlib[study]` has no book/ folder; study.read must find the CSVs in the package
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    from conftest import make_venv
+
+    root = pathlib.Path(study.__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    for part in ("pyproject.toml", "README.md", "igrlib", "book/data"):
+        (src / part).parent.mkdir(parents=True, exist_ok=True)
+        copy = shutil.copytree if (root / part).is_dir() else shutil.copy
+        copy(
+            root / part,
+            src / part,
+            **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}),
+        )
+    build = "import setuptools.build_meta as b, sys; print(b.build_wheel(sys.argv[1]))"
+    out = subprocess.run([sys.executable, "-c", build, str(tmp_path / "dist")], cwd=src, check=True,
+                         capture_output=True, text=True).stdout.split()[-1]  # fmt: skip
+    wheel = zipfile.ZipFile(tmp_path / "dist" / out)
+    meta = wheel.read(next(n for n in wheel.namelist() if n.endswith("METADATA"))).decode()
+    assert 'Requires-Dist: mnist1d>=0.0.2; extra == "study"' in meta
+    python, site = make_venv(tmp_path / "venv")  # the lock's packages, but not this igrlib
+    wheel.extractall(site)  # what pip does with a pure-Python wheel
+    code = (
+        "from igrlib import study; import pathlib, sys\n"
+        "assert pathlib.Path(study.__file__).is_relative_to(sys.argv[1]), study.__file__\n"
+        "names = sorted(p.stem for p in study.DATA_DIR.glob('*.csv'))\n"
+        "print(' '.join(f'{n}:{len(study.read(n))}' for n in names))\n"
+    )
+    got = subprocess.run([python, "-c", code, str(site)], cwd=tmp_path, check=True, capture_output=True, text=True)
+    counts = dict(item.split(":") for item in got.stdout.split())
+    for name in ("fullbatch", "minibatch", "confirm"):
+        assert int(counts[name]) == len(study.read(name))
