@@ -58,7 +58,9 @@ def _problem(X, y):
 def _halves(theta):
     theta = np.asarray(theta, dtype=float)
     if theta.ndim == 0 or theta.shape[-1] % 2:
-        raise ValueError(f"theta must hold (u, v), an even number 2d of entries in its last axis, got shape {theta.shape}")
+        raise ValueError(
+            f"theta must hold (u, v), an even number 2d of entries in its last axis, got shape {theta.shape}"
+        )
     d = theta.shape[-1] // 2
     return theta[..., :d], theta[..., d:]
 
@@ -490,7 +492,7 @@ def train_diagonal(X, y, theta0, lr, steps, *, batch=None, label_noise=0.0, rng=
 
 
 def sparse_problem(rng, n, d, s, *, problems=None):
-    r"""Sparse regression without label noise: :math:`y = X\beta^*`, Gaussian :math:`X`, :math:`s`-sparse :math:`\beta^*`.
+    r"""Sparse regression without label noise: :math:`y = X\beta^*`, :math:`X` Gaussian, :math:`\beta^*` s-sparse.
 
     :math:`X_{ij} \sim N(0, 1)`; :math:`\beta^*` has :math:`s` non-zero entries, on the first
     :math:`s` coordinates, each :math:`\pm 1` with a random sign. For a new input

@@ -81,9 +81,12 @@ def test_entropy_interpolator_against_scipy_constrained_minimum():
     beta = igr.entropy_interpolator(X, y, alpha)
     np.testing.assert_allclose(X @ beta, y, atol=1e-10)
     res = minimize(
-        lambda b: igr.hyperbolic_entropy(b, alpha), np.linalg.lstsq(X, y, rcond=None)[0],
-        jac=lambda b: np.arcsinh(b / alpha**2), constraints={"type": "eq", "fun": lambda b: X @ b - y},
-        method="SLSQP", options={"ftol": 1e-14, "maxiter": 500},
+        lambda b: igr.hyperbolic_entropy(b, alpha),
+        np.linalg.lstsq(X, y, rcond=None)[0],
+        jac=lambda b: np.arcsinh(b / alpha**2),
+        constraints={"type": "eq", "fun": lambda b: X @ b - y},
+        method="SLSQP",
+        options={"ftol": 1e-14, "maxiter": 500},
     )
     np.testing.assert_allclose(beta, res.x, atol=1e-5)
 
@@ -103,8 +106,10 @@ def test_hyperbolic_entropy_gradient_is_arsinh():
     alpha = np.array([0.1, 1.0, 3.0])
     beta = np.array([0.4, -2.0, 5.0])
     eps = 1e-6
-    fd = [(igr.hyperbolic_entropy(beta + eps * e, alpha) - igr.hyperbolic_entropy(beta - eps * e, alpha)) / (2 * eps)
-          for e in np.eye(3)]
+    fd = [
+        (igr.hyperbolic_entropy(beta + eps * e, alpha) - igr.hyperbolic_entropy(beta - eps * e, alpha)) / (2 * eps)
+        for e in np.eye(3)
+    ]
     np.testing.assert_allclose(fd, np.arcsinh(beta / alpha**2), rtol=1e-6)
 
 
@@ -113,7 +118,9 @@ def test_vectorised_over_problems_equals_one_at_a_time():
     theta0 = igr.diagonal_start(0.1, 6)
     together = train_diagonal(X, y, theta0, [0.05, 0.1], 50).theta
     for i in range(3):
-        np.testing.assert_allclose(together[i], train_diagonal(X[i], y[i], theta0, [0.05, 0.1], 50).theta[0], rtol=1e-12)
+        np.testing.assert_allclose(
+            together[i], train_diagonal(X[i], y[i], theta0, [0.05, 0.1], 50).theta[0], rtol=1e-12
+        )
 
 
 def test_label_noise_fresh_and_sgd_reproducible():
@@ -164,3 +171,35 @@ def test_bad_alpha_and_shapes_are_named():
         igr.balance([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="y"):
         igr.diagonal_network([[1.0, 2.0]], [1.0, 2.0])
+
+
+# ---- the sweep of chapter 9 (igrlib.diagonal_study) ----------------------------------------
+
+
+def test_sweep_grid_ids_and_reproduced_rows():
+    from igrlib import diagonal_study as ds
+    from igrlib import study
+
+    grid = ds.grid()
+    assert [s["run_id"] for s in grid] == list(range(len(grid)))
+    stored = {r["run_id"]: r for r in study.read(ds.NAME)}
+    cheap = [s["run_id"] for s in grid if s["method"] == "gd" and s["lr"] == 1.0][:2]
+    cheap += [next(s["run_id"] for s in grid if s["method"] == "sgd" and s["batch"] == 5 and s["lr"] == 0.3)]
+    for i in cheap:
+        new = ds.rerun(i)
+        for key in ("train_loss", "test_error", "shrink_support", "shrink_off", "pred_error"):
+            assert np.isclose(new[key], stored[i][key], rtol=1e-6, atol=1e-12), (i, key)
+    with pytest.raises(ValueError, match="run_id"):
+        ds.rerun(len(grid))
+
+
+def test_sweep_row_measures_what_it_says():
+    from igrlib import diagonal_study as ds
+
+    row = ds.run(dict(study=ds.NAME, run_id=0, method="gd", batch=ds.N, problem=3, lr=0.5))
+    X, y, beta_star = ds.problem(3)
+    theta = train_diagonal(X, y, igr.diagonal_start(ds.ALPHA, ds.D), 0.5, 1200).theta[0, 0]
+    assert row["steps"] == 1200 and not row["diverged"]
+    assert np.isclose(row["test_error"], 0.5 * np.sum((igr.product(theta) - beta_star) ** 2), rtol=1e-12)
+    shrink = np.log(ds.ALPHA**2 / igr.effective_alpha(theta) ** 2)
+    assert np.isclose(row["shrink_support"], shrink[: ds.S].mean(), rtol=1e-12)
