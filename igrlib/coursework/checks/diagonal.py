@@ -65,7 +65,7 @@ def _effective_alpha(answer):
                 f"for a problem with n = {X.shape[0]}, d = {d}, alpha = {alpha:.3g}, h = {lr:.3g} and {steps} steps "
                 "the scales differ from a careful run; update u and v from the same (old) values in each step"
             )
-    return True, "the effective scale after gradient descent is right on fresh problems"
+    return True, "your effective scales are right on fresh problems"
 
 
 @register(
@@ -96,4 +96,4 @@ def _interpolator(answer):
         if not np.allclose(got, want, atol=1e-5):
             kind = "one scale" if uniform else "one scale per coordinate"
             return False, f"for n = {n}, d = {d} and {kind} your interpolator is not the one of least entropy"
-    return True, "the interpolator of least hyperbolic entropy is right, with one scale and with one per coordinate"
+    return True, "right, with one scale and with one per coordinate"
