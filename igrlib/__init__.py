@@ -9,6 +9,18 @@ from .central import CentralFlow, central_flow
 from .coursework.checks import check
 from .curvature import hessian, power_iteration, sharpness
 from .descent import DivergenceWarning, gd
+from .diagonal import (
+    DiagonalRun,
+    balance,
+    diagonal_network,
+    diagonal_start,
+    effective_alpha,
+    entropy_interpolator,
+    hyperbolic_entropy,
+    product,
+    sparse_problem,
+    train_diagonal,
+)
 from .explicit_penalties import flooded, grad_norm_loss, sam, sam_gradient
 from .flow import FlowError, gradient_flow, modified_field, modified_flow
 from .implicit_penalty import grad_norm_sq, modified_loss
@@ -63,6 +75,16 @@ __all__ = [
     "digits",
     "train",
     "Run",
+    "diagonal_network",
+    "diagonal_start",
+    "product",
+    "balance",
+    "effective_alpha",
+    "hyperbolic_entropy",
+    "entropy_interpolator",
+    "train_diagonal",
+    "DiagonalRun",
+    "sparse_problem",
     "power_iteration",
     "check",
     "plotting",

@@ -62,10 +62,20 @@ CALLS = {
     "sgd_modified_loss": lambda: igr.sgd_modified_loss([E, igr.quadratic(A2, B2)], 0.1).hvp(STACK, V),
     "train": lambda: igr.train(E, STACK, LRS[:, None], 3, mu=0.1, sharpness_iters=2, rng=np.random.default_rng(0))
     .theta,
+    "diagonal_network": lambda: igr.diagonal_network(X3[:, :1], Y3).hvp(STACK, V),
+    "diagonal_start": lambda: igr.diagonal_start(LRS, 2),
+    "product": lambda: igr.product(STACK),
+    "balance": lambda: igr.balance(STACK),
+    "effective_alpha": lambda: igr.effective_alpha(STACK),
+    "hyperbolic_entropy": lambda: igr.hyperbolic_entropy(STACK, LRS),
+    "entropy_interpolator": lambda: igr.entropy_interpolator(X3[:1], Y3[:1], LRS),
+    "train_diagonal": lambda: igr.train_diagonal(X3[:, :1], Y3, T2, LRS, 5).theta,
+    "sparse_problem": lambda: igr.sparse_problem(np.random.default_rng(0), 3, 4, 2)[0],
     "MLP": lambda: NET.loss(X3, LABELS).hvp(np.tile(np.linspace(-1, 1, NET.dim), (2, 1)), np.ones(NET.dim)),
 }
 # exported, but with no array input to modify
 NO_ARRAYS = {"Loss", "CentralFlow", "DivergenceWarning", "FlowError", "Run", "digits", "check", "plotting", "sliders"}
+NO_ARRAYS |= {"DiagonalRun"}
 
 
 def test_every_export_is_covered():
