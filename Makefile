@@ -113,7 +113,7 @@ pdf: $(STAMP)
 	cp _build/latex/book.pdf _build/pdf/book.pdf
 	cp -r _config.yml _toc.yml book site_assets $(PDF_STUDENT)/
 	rm $(PDF_STUDENT)/book/[0-9]*.ipynb
-	$(BIN)/python -m igrlib.coursework.student $(PDF_STUDENT)/book $(CHAPTERS)
+	$(BIN)/python -m igrlib.coursework.student --keep-myst $(PDF_STUDENT)/book $(CHAPTERS)
 	sed -i 's/^title: \(.*\)$$/title: \1 (student edition)/' $(PDF_STUDENT)/_config.yml
 	$(BIN)/jupyter-book build $(PDF_STUDENT) --builder pdflatex -W -n --keep-going
 	cp $(PDF_STUDENT)/_build/latex/book.pdf _build/pdf/book-student.pdf
