@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 
-.PHONY: book test install clean student notebooks coursework lab
+.PHONY: book test install clean student student-release notebooks coursework lab
 .PHONY: lock test-latest pdf a11y
 
 # ---- The environment: a lock (make install, make lock, make test-latest) ----
@@ -82,6 +82,17 @@ lab: $(STAMP)
 # The student edition (see book/instructors.md): solutions removed, stubs kept, in _build/student.
 student: $(STAMP)
 	$(BIN)/python -m igrlib.coursework.student _build/student $(CHAPTERS)
+
+# The student edition ready to publish (book/instructors.md, "How students open the notebooks"):
+# _build/student-release/ and _build/student-release.zip hold the student notebooks, what Binder
+# needs to run them and a README.md with a Binder and a Colab link per chapter, pointing at
+# RELEASE_BRANCH of RELEASE_REPOSITORY (by default the repository of _config.yml), where the
+# folder's content is to be pushed.
+RELEASE_REPOSITORY ?= $(shell sed -n 's/^  url: *//p' _config.yml)
+RELEASE_BRANCH ?= student
+student-release: $(STAMP)
+	$(BIN)/python -m igrlib.coursework.release _build/student-release $(CHAPTERS) \
+		--repository $(RELEASE_REPOSITORY) --branch $(RELEASE_BRANCH)
 
 # Run every chapter and save it with its outputs (after editing one: see CONTRIBUTING.md).
 notebooks: $(STAMP)

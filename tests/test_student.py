@@ -242,3 +242,64 @@ def test_keep_myst_for_a_book_built_from_the_edition(tmp_path):
     kept, plain = (nbformat.read(tmp_path / d / chapter.name, as_version=4) for d in ("myst", "plain"))
     assert any("{exercise}" in c.source for c in kept.cells)
     assert not any("{exercise}" in c.source for c in plain.cells)
+
+
+# --- make student-release: the student edition ready to publish ----------------------------------
+
+def test_student_release_is_a_launchable_folder_and_zip(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    from igrlib.coursework.release import ENVIRONMENT, launch_links, write_release
+
+    out = tmp_path / "release"
+    files = write_release(CHAPTERS, out, repository="https://github.com/me/course", branch="term-2", root=ROOT,
+                          book_dir=ROOT / "book")
+    names = {p.relative_to(out).as_posix() for p in files}
+    assert {c.name for c in CHAPTERS} | set(ENVIRONMENT) | {"README.md", "igrlib/__init__.py"} <= names
+    for chapter in CHAPTERS:  # the student edition, not the book's chapters
+        nb = nbformat.read(out / chapter.name, as_version=4)
+        assert nb.metadata["igrlib"]["chapter"] == chapter.name
+        assert not [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    for name in ENVIRONMENT:  # Binder builds the book's locked environment
+        assert (out / name).read_bytes() == (ROOT / name).read_bytes()
+    assert (out / "postBuild").stat().st_mode & 0o111
+    readme = (out / "README.md").read_text()
+    for chapter in CHAPTERS:
+        links = launch_links("https://github.com/me/course", "term-2", chapter.name)
+        assert f"({links['binder']})" in readme and f"({links['colab']})" in readme
+        assert links["binder"].endswith(f"/v2/gh/me/course/term-2?urlpath=lab/tree/{chapter.name}")
+    with zipfile.ZipFile(out.with_suffix(".zip")) as archive:
+        assert set(archive.namelist()) == names
+    # the release's own igrlib (what postBuild installs) imports from the folder
+    run = subprocess.run([sys.executable, "-c", "import igrlib, pathlib; print(pathlib.Path(igrlib.__file__).parent)"],
+                         cwd=out, capture_output=True, text=True, env={"PYTHONPATH": str(out), "PATH": ""})
+    assert pathlib.Path(run.stdout.strip()) == out / "igrlib", run.stderr
+
+
+def test_student_release_refuses_to_replace_anything_else(tmp_path):
+    from igrlib.coursework.release import launch_links, write_release
+
+    kept = tmp_path / "work"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a student release"):
+        write_release(CHAPTERS[:1], kept, repository="https://github.com/me/course", branch="student", root=ROOT)
+    assert (kept / "notes.txt").read_text() == "mine"
+    for bad in ("https://gitlab.com/me/course", "https://github.com/me", "me/course"):
+        with pytest.raises(ValueError, match="repository"):
+            launch_links(bad, "student", "01.ipynb")
+    with pytest.raises(ValueError, match="branch"):
+        launch_links("https://github.com/me/course", "a b", "01.ipynb")
+
+
+def test_make_student_release_points_at_the_books_repository():
+    import subprocess
+
+    import yaml
+
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    dry = subprocess.run(["make", "-n", "student-release"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert f"--repository {url} --branch student" in dry
+    assert all(c.relative_to(ROOT).as_posix() in dry for c in CHAPTERS)
