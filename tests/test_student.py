@@ -303,3 +303,21 @@ def test_make_student_release_points_at_the_books_repository():
     dry = subprocess.run(["make", "-n", "student-release"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert f"--repository {url} --branch student" in dry
     assert all(c.relative_to(ROOT).as_posix() in dry for c in CHAPTERS)
+
+
+def test_the_instructors_page_can_be_followed_literally():
+    """Every chapter of the table of contents is in the course table; the page runs `make student`
+    before it sends anyone to _build/student/, and each make target it names exists."""
+    import yaml
+
+    page = (ROOT / "book" / "instructors.md").read_text()
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [pathlib.PurePosixPath(e["file"]).name for part in toc["parts"] if part.get("numbered")
+                for e in part["chapters"]]
+    table = page.split("## Which chapters for which course", 1)[1].split("\n\n", 2)[1]
+    missing = [c for c in chapters if f"{{doc}}`{c}`" not in table and f"`{c}.ipynb`" not in table]
+    assert not missing, f"chapters missing from the course table: {missing}"
+    assert page.index("make student") < page.index("_build/student/")
+    targets = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
+    named = set(re.findall(r"`make ([\w-]+)", page)) | set(re.findall(r"^\s*make ([\w-]+)", page, re.M))
+    assert named and named <= targets, f"make targets the page names but the Makefile lacks: {named - targets}"
