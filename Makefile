@@ -122,7 +122,7 @@ pdf: $(STAMP)
 	$(BIN)/jupyter-book build . --builder pdflatex -W -n --keep-going
 	mkdir -p _build/pdf $(PDF_STUDENT)
 	cp _build/latex/book.pdf _build/pdf/book.pdf
-	cp -r _config.yml _toc.yml book site_assets $(PDF_STUDENT)/
+	cp -r _config.yml _toc.yml pyproject.toml book site_assets $(PDF_STUDENT)/
 	rm $(PDF_STUDENT)/book/[0-9]*.ipynb
 	$(BIN)/python -m igrlib.coursework.student --keep-myst $(PDF_STUDENT)/book $(CHAPTERS)
 	sed -i 's/^title: \(.*\)$$/title: \1 (student edition)/' $(PDF_STUDENT)/_config.yml
