@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := $(shell command -v chromium 2>/dev/null)
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 
-.PHONY: book test install clean student notebooks coursework lab
+.PHONY: book test install clean student student-release notebooks coursework lab
 .PHONY: lock test-latest pdf a11y test-portable
 
 # ---- The environment: a lock (make install, make lock, make test-latest) ----
@@ -95,6 +95,17 @@ lab: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m igrlib.coursework.student _build/student $(CHAPTERS)
 
+# The student edition ready to publish (book/instructors.md, "How students open the notebooks"):
+# _build/student-release/ and _build/student-release.zip hold the student notebooks, what Binder
+# needs to run them and a README.md with a Binder and a Colab link per chapter, pointing at
+# RELEASE_BRANCH of RELEASE_REPOSITORY (by default the repository of _config.yml), where the
+# folder's content is to be pushed.
+RELEASE_REPOSITORY ?= $(shell sed -n 's/^  url: *//p' _config.yml)
+RELEASE_BRANCH ?= student
+student-release: $(STAMP)
+	$(BIN)/python -m igrlib.coursework.release _build/student-release $(CHAPTERS) \
+		--repository $(RELEASE_REPOSITORY) --branch $(RELEASE_BRANCH)
+
 # Run every chapter and save it with its outputs (after editing one: see CONTRIBUTING.md).
 notebooks: $(STAMP)
 	$(BIN)/python tools/execute.py $(CHAPTERS)
@@ -123,9 +134,9 @@ pdf: $(STAMP)
 	$(BIN)/jupyter-book build . --builder pdflatex -W -n --keep-going
 	mkdir -p _build/pdf $(PDF_STUDENT)
 	cp _build/latex/book.pdf _build/pdf/book.pdf
-	cp -r _config.yml _toc.yml book site_assets $(PDF_STUDENT)/
+	cp -r _config.yml _toc.yml pyproject.toml book site_assets $(PDF_STUDENT)/
 	rm $(PDF_STUDENT)/book/[0-9]*.ipynb
-	$(BIN)/python -m igrlib.coursework.student $(PDF_STUDENT)/book $(CHAPTERS)
+	$(BIN)/python -m igrlib.coursework.student --keep-myst $(PDF_STUDENT)/book $(CHAPTERS)
 	sed -i 's/^title: \(.*\)$$/title: \1 (student edition)/' $(PDF_STUDENT)/_config.yml
 	$(BIN)/jupyter-book build $(PDF_STUDENT) --builder pdflatex -W -n --keep-going
 	cp $(PDF_STUDENT)/_build/latex/book.pdf _build/pdf/book-student.pdf

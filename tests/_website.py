@@ -395,3 +395,93 @@ def screenshot(driver, path, full_page=True, max_height=30000):
             driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(base64.b64decode(data))
+
+
+# ---- Output blocks and figures at desktop width (issue: nothing cut off, one figure per idea) ----
+
+# Every output block of a code cell that is wider than its box at this width: one that
+# scrolls sideways, or a printed line longer than the box (book.css wraps such lines instead of
+# letting them scroll, which keeps a sentence readable but breaks a table's columns; either
+# way the output needs reshaping), with its widths and its first characters.
+OUTPUT_SCROLL_JS = r"""
+const found = [];
+const ctx = document.createElement("canvas").getContext("2d");
+for (const out of document.querySelectorAll(".bd-article .cell_output")) {
+  for (const el of [out, ...out.querySelectorAll("pre, table, .output, div.highlight")]) {
+    let need = el.scrollWidth;
+    if (el.tagName === "PRE") {
+      const style = getComputedStyle(el);
+      ctx.font = style.font;
+      const lines = el.textContent.split("\n");
+      const widest = Math.max(...lines.map((line) => ctx.measureText(line).width));
+      need = Math.max(need, Math.ceil(widest + parseFloat(style.paddingLeft) + parseFloat(style.paddingRight)));
+    }
+    if (need > el.clientWidth + 1 && el.clientWidth > 0) {
+      found.push({scrollWidth: need, clientWidth: el.clientWidth,
+                  text: el.textContent.trim().replace(/\s+/g, " ").slice(0, 80)});
+      break;
+    }
+  }
+}
+return found;
+"""
+
+# Every figure on the page (cell outputs and slider frames) cropped to what is drawn (the
+# bounding box of its non-white pixels: a slider's frames keep the margins a static figure's
+# tight box cuts off), as a 16 x 16 grey-level thumbnail (values in [0, 1]) and the aspect
+# ratio of the drawn part, to tell whether two are the same picture.
+FIGURE_SIGNATURES_JS = r"""
+const out = [];
+const big = document.createElement("canvas");
+const bctx = big.getContext("2d", {willReadFrequently: true});
+const small = document.createElement("canvas");
+small.width = 16; small.height = 16;
+const sctx = small.getContext("2d", {willReadFrequently: true});
+for (const img of document.querySelectorAll(".bd-article .cell_output img, .bd-article figure img")) {
+  if (!img.naturalWidth || !img.naturalHeight) continue;
+  big.width = 320; big.height = Math.max(1, Math.round(320 * img.naturalHeight / img.naturalWidth));
+  bctx.fillStyle = "#ffffff"; bctx.fillRect(0, 0, big.width, big.height);
+  bctx.drawImage(img, 0, 0, big.width, big.height);
+  const px = bctx.getImageData(0, 0, big.width, big.height).data;
+  let x0 = big.width, y0 = big.height, x1 = -1, y1 = -1;
+  for (let y = 0; y < big.height; y++) for (let x = 0; x < big.width; x++) {
+    const i = 4 * (y * big.width + x);
+    if (px[i] + px[i + 1] + px[i + 2] < 3 * 235) {
+      x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+    }
+  }
+  if (x1 < x0) continue;  // blank
+  sctx.fillStyle = "#ffffff"; sctx.fillRect(0, 0, 16, 16);
+  sctx.drawImage(big, x0, y0, x1 - x0 + 1, y1 - y0 + 1, 0, 0, 16, 16);
+  const data = sctx.getImageData(0, 0, 16, 16).data;
+  const grey = [];
+  for (let i = 0; i < data.length; i += 4) {
+    grey.push((0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2]) / 255);
+  }
+  const figure = img.closest("figure");
+  const caption = figure && figure.querySelector("figcaption");
+  out.push({src: (img.currentSrc || img.src).slice(-60), aspect: (x1 - x0 + 1) / (y1 - y0 + 1), grey,
+            caption: caption ? caption.textContent.trim().slice(0, 60) : (img.alt || "").slice(0, 60),
+            visible: img.getBoundingClientRect().height > 0});
+}
+return out;
+"""
+
+
+def same_figures(signatures, *, aspect_tolerance=0.03, grey_tolerance=0.035):
+    """Pairs (caption or alt text, caption or alt text, difference) of figures on a page that
+    show the same picture: drawn parts of the same aspect ratio (within ``aspect_tolerance``)
+    whose thumbnails differ by less than ``grey_tolerance`` in mean grey level. Measured on the
+    book's pages: a slider's frame and the static figure drawn by the same function at the
+    same value differ by 0.009 to 0.028; two different figures of the same aspect ratio by
+    0.039 or more."""
+    pairs = []
+    shown = [s for s in signatures if s["visible"]]
+    for i, a in enumerate(shown):
+        for b in shown[i + 1:]:
+            if abs(a["aspect"] - b["aspect"]) > aspect_tolerance * a["aspect"]:
+                continue
+            diff = sum(abs(x - y) for x, y in zip(a["grey"], b["grey"], strict=True)) / len(a["grey"])
+            if diff < grey_tolerance:
+                pairs.append((a["caption"] or a["src"], b["caption"] or b["src"], round(diff, 4)))
+    return pairs

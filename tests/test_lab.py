@@ -4,8 +4,9 @@ A headless smoke test on 127.0.0.1 with a token, through JupyterLab's own REST a
 protocol (no browser): the server answers, lists the chapters, and a python3 kernel started by
 it imports igrlib and builds a live slider (an ipywidgets widget) without error. Then a reader's
 session in the system Chromium (as tests/test_website.py drives it): JupyterLab opens a fresh copy
-of a chapter, Run > Run All Cells runs every code cell without an error, and pressing an arrow key
-on the live slider redraws its figure. Skipped without Chromium, required with CI=true or
+of a chapter, its exercises render as boxes (jupyterlab-myst), not as MyST source, Run > Run All
+Cells runs every code cell without an error, and pressing an arrow key on the live slider redraws
+its figure. Skipped without Chromium, required with CI=true or
 IGR_REQUIRE_BROWSER=1.
 """
 
@@ -13,6 +14,7 @@ import contextlib
 import json
 import os
 import pathlib
+import re
 import secrets
 import shutil
 import socket
@@ -199,6 +201,47 @@ def _wait(condition, timeout, what):
             return value
         time.sleep(0.25)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+# The rendered markdown cells (jupyterlab-myst draws them in a div.myst): each exercise box with
+# its title, and any text that is still MyST source.
+MYST_JS = r"""
+const rendered = [...document.querySelectorAll('.jp-Notebook .jp-MarkdownCell .myst')];
+// (solutions are drawn with the same class; their titles start "Solution")
+const boxes = [...document.querySelectorAll('.jp-Notebook .jp-MarkdownCell aside.myst-exercise')]
+  .filter((b) => /^Exercise/.test((b.querySelector('.myst-exercise-title') || b).textContent.trim()));
+const source = /:label:|\{(exercise|solution|solution-start|eq|numref|doc|cite|ref|prf:ref|prf:theorem)\}/;
+return {
+  rendered: rendered.length,
+  exercises: boxes.map((b) => ({
+    title: (b.querySelector('.myst-exercise-title') || b).textContent.trim().replace(/\s+/g, ' '),
+    height: b.getBoundingClientRect().height,
+  })),
+  raw: rendered.map((m) => m.textContent).filter((t) => source.test(t)).map((t) => t.slice(0, 160)),
+};
+"""
+
+
+def test_exercises_render_as_boxes_in_jupyterlab(lab_in_browser):
+    """jupyterlab-myst (requirements.in) renders the chapter's MyST: each exercise is a box with its
+    title, and no markdown cell shows directive or role source."""
+    import nbformat
+
+    driver, url = lab_in_browser
+    titles = [re.sub(r"\$[^$]*\$|\{[a-z:]+\}`[^`]*`", "", m.group(1)).strip()
+              for c in nbformat.read(ROOT / "book" / CHAPTER, as_version=4).cells if c.cell_type == "markdown"
+              for m in re.finditer(r"^(?:`{3,}|:{3,})\{exercise\}[ \t]*(.*)$", c.source, re.M)]
+    assert len(titles) >= 2
+    driver.get(url)
+    end, state = time.monotonic() + 90, {"exercises": []}
+    while len(state["exercises"]) < len(titles) and time.monotonic() < end:
+        time.sleep(0.5)
+        state = driver.execute_script(MYST_JS)
+    assert len(state["exercises"]) == len(titles), f"exercise boxes: {state}"
+    assert not state["raw"], "markdown cells show MyST source:\n" + "\n".join(state["raw"])
+    for title, box in zip(titles, state["exercises"], strict=True):
+        assert title.split()[0] in box["title"] and title.split()[-1] in box["title"], (title, box)
+        assert box["height"] > 40, box  # drawn as a box, not collapsed
 
 
 def test_a_chapter_runs_in_jupyterlab_and_its_live_slider_redraws(lab_in_browser):

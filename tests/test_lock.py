@@ -102,3 +102,32 @@ def test_lock_diff(tmp_path, lines, expected):
     a.write_text(lines[0] + "\n    --hash=sha256:00\n")
     b.write_text(lines[1] + "\n")
     assert lock_diff.differences(lock_diff.read_pins(a), lock_diff.read_pins(b)) == expected
+
+
+def _version(text):
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_one_python_version_everywhere():
+    """README, the front page and CONTRIBUTING say "Python 3.N or newer" with the version of
+    runtime.txt (Binder, the lock's --python-version); pyproject.toml requires it; and it is the
+    oldest Python every locked package supports (numpy and scipy of the lock need it)."""
+    runtime = re.fullmatch(r"python-(\d+\.\d+)", (ROOT / "runtime.txt").read_text().strip()).group(1)
+    statement = f"Python {runtime} or newer"
+    for page in ("README.md", "book/intro.md", "CONTRIBUTING.md"):
+        text = (ROOT / page).read_text()
+        assert statement in text, f"{page} does not say '{statement}'"
+        others = {m for m in re.findall(r"Python (3\.\d+)", text) if m != runtime}
+        assert not others, f"{page} names other Python versions: {others}"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^requires-python = ">=' + re.escape(runtime) + '"$', pyproject, re.M)
+    needed = {}
+    for name in lock_diff.read_pins(LOCK):
+        spec = importlib.metadata.metadata(name).get("Requires-Python") or ""
+        floor = re.search(r">=\s*(\d+\.\d+)", spec)
+        if floor:
+            needed[name] = _version(floor.group(1))
+    oldest = max(needed.values())
+    assert oldest == _version(runtime), (
+        f"the lock needs Python {'.'.join(map(str, oldest))} "
+        f"({sorted(n for n, v in needed.items() if v == oldest)}), runtime.txt says {runtime}")

@@ -190,29 +190,139 @@ def test_every_chapter_title(pdf):
     assert not missing, f"{name} PDF lacks chapter titles: {missing}"
 
 
-def test_numbered_chapters_then_lettered_appendices(pdf):
-    """The contents list the numbered parts' chapters as 1, 2, ... and the unnumbered part's
-    pages (unnumbered on the website) as appendices A, B, ..., not as further chapters."""
-    name, _, text = pdf
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    titles = {path.stem: title for path, (_, title) in zip(_sources()[1:], chapter_titles(), strict=True)}
-    numbered, appendices = [], []
-    for part in toc["parts"]:
-        (numbered if part.get("numbered") else appendices).extend(
-            titles[pathlib.Path(e["file"]).name] for e in part["chapters"])
-    assert numbered and appendices
+def _bibliography_pages():
+    """The pages of the table of contents that only hold the bibliography: LaTeX prints the
+    works in a chapter of their own at the end, so the page itself is not printed."""
+    pages = [p for p in _sources() if p.suffix == ".md"]
+    return {p.stem for p in pages if re.search(r"^[`:]{3,}\{bibliography\}", p.read_text(), re.M)
+            and not re.sub(r"^#.*$|[`:]{3,}.*$", "", p.read_text(), flags=re.M).strip()}
 
+
+def _contents_lines(text):
     def plain(line):
         line = unicodedata.normalize("NFKC", line).translate({0x2019: "'", 0x2010: "-"})
         return " ".join(line.split())
 
-    lines = {plain(line) for line in text.splitlines()}
+    return plain, {plain(line) for line in text.splitlines()}
+
+
+def test_numbered_chapters_then_lettered_appendices(pdf):
+    """The contents list the front page's text as the Preface, the numbered parts' chapters as
+    1, 2, ..., the unnumbered part's pages (unnumbered on the website) as appendices A, B, ...,
+    not as further chapters, and the bibliography once, unnumbered."""
+    name, _, text = pdf
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    titles = {path.stem: title for path, (_, title) in zip(_sources()[1:], chapter_titles(), strict=True)}
+    numbered, appendices = [], []
+    bibliography = _bibliography_pages()
+    for part in toc["parts"]:
+        pages = [pathlib.Path(e["file"]).name for e in part["chapters"]]
+        (numbered if part.get("numbered") else appendices).extend(titles[p] for p in pages if p not in bibliography)
+    assert numbered and appendices and bibliography
+    plain, lines = _contents_lines(text)
     expected = [f"{k} {t}" for k, t in enumerate(numbered, 1) if "$" not in t]
     expected += [f"{chr(ord('A') + k)} {t}" for k, t in enumerate(appendices)]
     missing = [e for e in expected if plain(e) not in lines]
     assert not missing, f"{name} PDF contents lack the lines {missing}"
     as_chapters = {plain(f"{len(numbered) + 1 + k} {t}") for k, t in enumerate(appendices)}
     assert not lines & as_chapters, f"{name} PDF numbers appendices as chapters: {lines & as_chapters}"
+    numbered_bibliography = [line for line in lines if re.fullmatch(r"(\w|\d+) Bibliography( \d+)?", line)]
+    assert not numbered_bibliography, f"{name} PDF has an empty numbered bibliography chapter: {numbered_bibliography}"
+    contents = text.split("\f")[:12]  # the contents are on the first pages
+    assert sum(bool(re.search(r"^Bibliography\b", page, re.M)) for page in contents) == 1
+
+
+def _pages(text):
+    return text.split("\f")
+
+
+def test_the_front_page_has_a_heading_and_running_heads(pdf):
+    """The front page's text starts under the heading "Preface" (in the contents too), and its
+    pages' running heads name it, not the contents."""
+    name, _, text = pdf
+    pages = _pages(text)
+    front = (ROOT / "book" / "intro.md").read_text().split("\n\n")[1]
+    first_words = normalise(" ".join(front.split()[:8]))
+    start = next(i for i, page in enumerate(pages) if first_words in normalise(page))
+    assert "preface" in pages[start].casefold(), f"{name} PDF: no heading over the front page's text"
+    contents = [line.strip() for page in pages[:start] for line in page.splitlines()]
+    assert "Preface" in contents, f"{name} PDF: no Preface in the contents"
+    parts = [i for i in range(start, len(pages)) if re.search(r"^Part\b", pages[i], re.M | re.I)]
+    end = parts[0] if parts else len(pages)
+    heads = [i for i in range(start, end) if re.search(r"\bCONTENTS\b", pages[i])]
+    assert not heads, f"{name} PDF: pages {heads} of the front page's text are headed CONTENTS"
+
+
+def test_the_title_page_shows_the_version_not_a_date(pdf):
+    name, _, text = pdf
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    title_page = _pages(text)[0]
+    assert f"Version {version}" in title_page, f"{name} PDF's title page lacks the version {version}"
+    months = r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{1,2}, \d{4}"
+    assert not re.search(months, title_page), f"{name} PDF's title page shows a date"
+
+
+def test_references_to_chapters_are_numbered(pdf):
+    """A reference to a chapter reads "Chapter 2", not the chapter's bare title (which gives
+    nothing to find it by on paper): every chapter the sources refer to without their own text
+    is named by its number, and no chapter title stands alone in parentheses."""
+    name, _, text = pdf
+    chapters = [p.stem for p in _chapters()]
+    referred = set()
+    for path in _sources():
+        for source, tags in _markdown(path):
+            if name == "student" and "solution" in tags:
+                continue
+            referred |= {t for t in re.findall(r"\{doc\}`([^`<>]+)`", source) if t in chapters}
+    assert referred
+    flat = " ".join(text.split())
+    missing = [c for c in sorted(referred) if f"Chapter {chapters.index(c) + 1}" not in flat]
+    assert not missing, f"{name} PDF never names {missing} by number"
+    flat = flat.replace("\u2019", "'")
+    bare = [t for _, t in chapter_titles() if "$" not in t and f"({' '.join(t.split())})" in flat]
+    assert not bare, f"{name} PDF refers to chapters by their bare titles: {bare}"
+
+
+# Wording that only makes sense on the website (or in a notebook), and that print must not show.
+WEB_ONLY = ["rocket icon", "download icon", "build this website", "slider below the figure", "slider below",
+            "slider under", "stay folded until you open them"]
+
+
+@pytest.mark.xfail(strict=False, reason="the front page (intro.md) and the slider captions and prose of chapters "
+                   "1-7 still speak of the website's icons and sliders; their owners reword them for both media")
+def test_no_web_only_wording(pdf):
+    name, _, text = pdf
+    flat = " ".join(text.split()).casefold()
+    found = [w for w in WEB_ONLY if w in flat]
+    assert not found, f"{name} PDF prints web-only wording: {found}"
+
+
+def _printed_lines(low=60, high=105):
+    """Lines of the chapters' printed output (stdout) between ``low`` and ``high`` characters:
+    long enough to have wrapped at the size of code, short enough to fit at the size of output."""
+    found = []
+    for path in _chapters():
+        for cell in nbformat.read(path, as_version=4).cells:
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                    found += [(path.name, line) for line in out["text"].splitlines() if low <= len(line) <= high]
+    return found
+
+
+def test_printed_output_keeps_its_lines(pdf):
+    """A printed line that fits the page at the output's type size is one line in the PDF
+    (not wrapped with a continuation mark, which breaks a table's columns)."""
+    name, path, _ = pdf
+    if name != "book":
+        pytest.skip("the student edition clears the exercises' outputs; the book PDF is checked")
+    layout = subprocess.run(["pdftotext", "-layout", "-enc", "UTF-8", str(path), "-"], check=True,
+                            capture_output=True, text=True).stdout
+    squeeze = lambda s: " ".join(unicodedata.normalize("NFKC", s).split())  # noqa: E731
+    shown = {squeeze(line) for line in layout.splitlines()}
+    lines = _printed_lines()
+    assert len(lines) > 20
+    broken = [f"{page}: {line}" for page, line in lines if squeeze(line) not in shown]
+    assert len(broken) <= len(lines) // 10, f"{name} PDF wraps {len(broken)} of {len(lines)} output lines: {broken[:5]}"
 
 
 def test_every_exercise_title(pdf):

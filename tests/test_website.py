@@ -63,6 +63,9 @@ def visit(driver, server, docname):
 
     backgrounds = [_set_theme(driver, "light")]
     shown = driver.execute_script(site.INSPECT_JS)
+    # at desktop width (the window is 1280 px wide)
+    output_scroll = driver.execute_script(site.OUTPUT_SCROLL_JS)
+    figures = driver.execute_script(site.FIGURE_SIGNATURES_JS)
     light_images = driver.execute_script(site.IMAGE_LUMINANCE_JS)
     site.screenshot(driver, shots.with_name(shots.name + "-light.jpg"))
 
@@ -92,6 +95,8 @@ def visit(driver, server, docname):
         "dark_images": dark_images,
         "overflow": overflow,
         "sliders": sliders,
+        "output_scroll": output_scroll,
+        "figures": figures,
         "errors": [f"{e['source']}: {e['message']}" for e in console if e["level"] == "SEVERE"],
         "offsite": sorted(set(offsite)),
         "failed": sorted(set(failed)),
@@ -154,6 +159,24 @@ def test_no_horizontal_overflow_on_a_phone(page):
         f"at {PHONE['width']} px the page is {overflow['scrollWidth']} px wide; sticking out:\n"
         + "\n".join(overflow["culprits"])
     )
+
+
+@pytest.mark.xfail(strict=False, reason="chapters 1-8 still print lines and tables wider than the text column "
+                   "(their owners are reshaping the outputs); passes once no output block scrolls")
+def test_no_output_block_scrolls_sideways_at_desktop_width(page):
+    """At 1280 px no output of a code cell is wider than its box: no block scrolls sideways and
+    no printed line is longer than the column (book.css wraps it, which breaks a table's
+    columns): results are tables that fit, and other lines are short enough."""
+    wide = [f"{o['scrollWidth']} px in {o['clientWidth']} px: {o['text']}" for o in page["output_scroll"]]
+    assert not wide, f"{page['docname']}: {len(wide)} output blocks scroll sideways:\n" + "\n".join(wide)
+
+
+@pytest.mark.xfail(strict=False, reason="chapters 1-7 show each slider's figure twice, captioned static and "
+                   "with the slider (their owners are merging them); passes once every figure is shown once")
+def test_no_figure_twice_on_a_page(page):
+    """No picture is shown twice on a page (a slider is the figure, not a copy after it)."""
+    twice = site.same_figures(page["figures"])
+    assert not twice, f"{page['docname']} shows the same figure twice: {twice}"
 
 
 def test_sliders_fit_a_phone(page):

@@ -20,7 +20,9 @@ import re
 import sys
 from urllib.parse import quote
 
-__all__ = ["find_checks", "find_exercises", "student_edition", "write_student_edition"]
+from .plain import Numbers, plain_markdown
+
+__all__ = ["book_numbers", "find_checks", "find_exercises", "student_edition", "write_student_edition"]
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
@@ -152,11 +154,13 @@ def _strip_solutions(cells):
     return kept
 
 
-def student_edition(nb, chapter=None):
+def student_edition(nb, chapter=None, numbers=None):
     """Return the student edition of a notebook (a new object; ``nb`` is not changed).
 
     ``chapter`` (the chapter's file name) is recorded in the metadata, so that the grader can
-    tell which chapter a renamed submission answers.
+    tell which chapter a renamed submission answers. With ``numbers`` (a
+    :class:`igrlib.coursework.plain.Numbers` of the whole book), the markdown cells are
+    turned into plain Markdown with the book's numbers; without, they keep their MyST.
     """
     out = copy.deepcopy(nb)
     out["cells"] = _strip_solutions([c for c in out["cells"] if SOLUTION_TAG not in _tags(c)])
@@ -167,6 +171,10 @@ def student_edition(nb, chapter=None):
         if cell["cell_type"] == "code" and (EXERCISE_TAG in _tags(cell) or find_checks(_source(cell))):
             cell["outputs"] = []
             cell["execution_count"] = None
+    if numbers is not None:
+        for cell in out["cells"]:
+            if cell["cell_type"] == "markdown":
+                cell["source"] = plain_markdown(_source(cell), numbers)
     meta = out["metadata"].setdefault("igrlib", {})
     meta["checks"] = [[e["check"], e["answer"]] for e in find_exercises(nb)]
     if chapter is not None:
@@ -174,10 +182,25 @@ def student_edition(nb, chapter=None):
     return out
 
 
-def write_student_edition(notebooks, outdir, *, book_dir="book"):
+def book_numbers(notebooks):
+    """The website's numbers (:class:`igrlib.coursework.plain.Numbers`) of the book the
+    notebooks belong to: every chapter in their folders (``NN_name.ipynb``), so that a
+    reference to another chapter resolves when only one chapter is written."""
+    import json
+
+    folders = {pathlib.Path(p).resolve().parent for p in notebooks}
+    paths = sorted({p for folder in folders for p in folder.glob("[0-9]*.ipynb")}
+                   | {pathlib.Path(p).resolve() for p in notebooks})
+    chapters = [(p, json.loads(p.read_text(encoding="utf-8"))) for p in paths]
+    book_dir = pathlib.Path(notebooks[0]).resolve().parent if notebooks else None
+    return Numbers(chapters, book_dir=book_dir)
+
+
+def write_student_edition(notebooks, outdir, *, book_dir="book", plain=True):
     """Write the student edition of each notebook into ``outdir``; return the written paths.
 
-    Refuses to write inside ``book_dir`` (the sources), and never modifies the inputs.
+    Refuses to write inside ``book_dir`` (the sources), and never modifies the inputs. With
+    ``plain`` (the default) the markdown is plain Markdown with the book's numbers.
     """
     import nbformat
 
@@ -188,6 +211,7 @@ def write_student_edition(notebooks, outdir, *, book_dir="book"):
         if outdir == src or src in outdir.parents:
             raise ValueError(f"refusing to write the student edition inside the sources ({src}); choose another OUTDIR")
     outdir.mkdir(parents=True, exist_ok=True)
+    numbers = book_numbers(notebooks) if plain else None
     written = []
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
@@ -195,7 +219,7 @@ def write_student_edition(notebooks, outdir, *, book_dir="book"):
             check_stub_matches_solution(exercise)
         target = outdir / path.name
         try:
-            edition = student_edition(nb, path.name)
+            edition = student_edition(nb, path.name, numbers)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
         nbformat.write(edition, target)
@@ -207,9 +231,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m igrlib.coursework.student", description=__doc__.splitlines()[0])
     parser.add_argument("outdir", help="folder for the student edition (not inside book/)")
     parser.add_argument("notebooks", nargs="+", help="chapter notebooks")
+    parser.add_argument("--keep-myst", action="store_true",
+                        help="keep the MyST markdown (for a book built from the edition) instead of plain Markdown")
     args = parser.parse_args(argv)
     try:
-        written = write_student_edition(args.notebooks, args.outdir)
+        written = write_student_edition(args.notebooks, args.outdir, plain=not args.keep_myst)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
