@@ -28,7 +28,7 @@ from .losses import Loss, d3, himmelblau, hvp, least_squares, quadratic, rosenbr
 from .mlp import MLP, digits
 from .momentum import heavy_ball, heavy_ball_flow, heavy_ball_penalty_lr
 from .principal import principal_factor, principal_field, principal_flow_quadratic, principal_series
-from .series import bernoulli_coefficients, exact_modified_matrix
+from .series import bernoulli_coefficients, exact_modified_matrix, riccati_coefficients
 from .stochastic import sgd, sgd_epoch_mean, sgd_modified_loss
 from .training import Run, train
 
@@ -57,6 +57,7 @@ __all__ = [
     "modified_loss",
     "bernoulli_coefficients",
     "exact_modified_matrix",
+    "riccati_coefficients",
     "heavy_ball",
     "heavy_ball_flow",
     "heavy_ball_penalty_lr",

@@ -19,10 +19,11 @@ import scipy.linalg
 
 from ._validate import as_int, as_lr
 
-__all__ = ["bernoulli_coefficients", "exact_modified_matrix"]
+__all__ = ["bernoulli_coefficients", "exact_modified_matrix", "riccati_coefficients"]
 
-# The exact recursion costs O(n^2) operations on growing fractions; n = 500 takes seconds.
+# The exact recursions cost O(n^2) operations on growing fractions; n = 500 takes seconds.
 MAX_BERNOULLI = 500
+MAX_RICCATI = 500
 
 
 def bernoulli_coefficients(n):
@@ -65,6 +66,60 @@ def bernoulli_coefficients(n):
         else:
             B.append(-sum(comb(m + 1, j) * B[j] for j in range(m)) / (m + 1))
     return [b / factorial(k) for k, b in enumerate(B)]
+
+
+def riccati_coefficients(n):
+    r"""The coefficients of the modified equation of gradient descent on :math:`L(y) = -y^3/3`, exactly.
+
+    Gradient descent on :math:`L = -y^3/3` is Euler's method for :math:`\dot y = y^2`,
+    :math:`y_{n+1} = y_n + h y_n^2`. Its modified equation (to all orders, as a formal series) is
+
+    .. math::
+        \dot y = \tilde f(y) = y^2 \sum_{k \ge 0} c_k\, (hy)^k
+        = y^2 - h y^3 + \frac32 h^2 y^4 - \frac83 h^3 y^5 + \cdots .
+
+    The field is invariant under its own time-:math:`h` map :math:`\Phi(y) = y + hy^2`,
+    :math:`\tilde f(\Phi(y)) = \Phi'(y)\,\tilde f(y)`; with :math:`x = hy` and
+    :math:`F(x) = \sum_k c_k x^k` this reads :math:`(1 + x)^2 F(x + x^2) = (1 + 2x) F(x)`, whose
+    coefficient of :math:`x^{n+1}` gives, with :math:`c_0 = 1`,
+
+    .. math::
+        c_n = -\frac1n \sum_{k=0}^{n-1} \binom{k + 2}{n + 1 - k}\, c_k .
+
+    The coefficients grow like :math:`n!/(2\pi)^n` (up to a power of :math:`n`): the series
+    diverges for every :math:`h y \neq 0`.
+
+    Parameters
+    ----------
+    n : int
+        How many coefficients, at least 0 and at most 500.
+
+    Returns
+    -------
+    list of fractions.Fraction, length n
+        :math:`c_0, \dots, c_{n-1}`.
+
+    References
+    ----------
+    E. Hairer, C. Lubich, G. Wanner, Geometric Numerical Integration, ch. IX.
+    Chapter *The operator series and the modified equation*.
+
+    Examples
+    --------
+    >>> import igrlib as igr
+    >>> [str(c) for c in igr.riccati_coefficients(6)]
+    ['1', '-1', '3/2', '-8/3', '31/6', '-157/15']
+    """
+    n = as_int(n, "n")
+    if n > MAX_RICCATI:
+        raise ValueError(f"n must be at most {MAX_RICCATI} (exact fractions: n = 500 takes seconds), got {n}")
+    c = []
+    for m in range(n):
+        if m == 0:
+            c.append(Fraction(1))
+        else:
+            c.append(-sum(comb(k + 2, m + 1 - k) * c[k] for k in range(m)) / m)
+    return c
 
 
 def exact_modified_matrix(A, lr):

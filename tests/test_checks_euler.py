@@ -8,50 +8,67 @@ import pytest
 import igrlib as igr
 from igrlib.coursework.checks import available_checks, run_check
 
-# --- euler-error-constant --------------------------------------------------------------------------
+# --- euler-richardson ------------------------------------------------------------------------------
 # The right answer is taken from the chapter (tests/test_checks_solutions.py); these are others.
 
 
-def measured_constant(lam, T):
-    """Also right: measure (theta_n - theta(T)) / (h theta_0) with plain numpy, Richardson-extrapolated to h = 0."""
-
-    def at(n):  # (1 - h lam)^n through log1p: a plain power loses digits for large lam T
-        h = T / n
-        return (np.exp(n * np.log1p(-h * lam)) - np.exp(-lam * T)) / h
-
-    return float(2 * at(2**20) - at(2**19))
+def gd_end(A, theta0, lr, steps):
+    """Gradient descent written out as a loop, with plain numpy."""
+    theta = np.array(theta0, dtype=float)
+    for _ in range(steps):
+        theta = theta - lr * A @ theta
+    return theta
 
 
-def wrong_sign(lam, T):
-    return 0.5 * lam**2 * T * np.exp(-lam * T)
+def richardson_loop(A, theta0, T, lr):
+    """Also right: the two runs as loops."""
+    n = round(T / lr)
+    return 2 * gd_end(A, theta0, lr / 2, 2 * n) - gd_end(A, theta0, lr, n)
 
 
-def without_decay(lam, T):  # forgets that theta(T) itself decays
-    return -0.5 * lam**2 * T
+def richardson_eigen(A, theta0, T, lr):
+    """Also right: the two runs from the eigenvalues, (1 - h lam)^n along each eigenvector."""
+    n = round(T / lr)
+    lam, V = np.linalg.eigh(A)
+    c = V.T @ theta0
+    return V @ ((2 * (1 - lr / 2 * lam) ** (2 * n) - (1 - lr * lam) ** n) * c)
 
 
-def local_error_constant(lam, T):  # the one-step constant h^2 lam^2 / 2, not the global one
-    return 0.5 * lam**2
+def fine_run_only(A, theta0, T, lr):
+    return gd_end(A, theta0, lr / 2, 2 * round(T / lr))
 
 
-def not_a_number(lam, T):
-    return [-0.5 * lam**2 * T * np.exp(-lam * T)]
+def swapped_weights(A, theta0, T, lr):
+    n = round(T / lr)
+    return 2 * gd_end(A, theta0, lr, n) - gd_end(A, theta0, lr / 2, 2 * n)
 
 
-def with_gd(lam, T):  # a simulation with the library: switched off by the check
-    h = T / 4096
-    return float((igr.gd(igr.quadratic([[lam]]), [1.0], h, 4096)[-1, 0] - np.exp(-lam * T)) / h)
+def average_of_runs(A, theta0, T, lr):
+    n = round(T / lr)
+    return (gd_end(A, theta0, lr, n) + gd_end(A, theta0, lr / 2, 2 * n)) / 2
 
 
-class Rigged(float):
-    def __eq__(self, other):
-        return True
+def exact_flow(A, theta0, T, lr):  # what the extrapolation estimates, computed with scipy: not the exercise
+    import scipy.linalg
 
-    __hash__ = float.__hash__
+    return scipy.linalg.expm(-T * np.asarray(A)) @ theta0
 
 
-def rigged(lam, T):
-    return Rigged(0.0)
+def fine_run_with_n_steps(A, theta0, T, lr):  # the finer run stops at T / 2
+    n = round(T / lr)
+    return 2 * gd_end(A, theta0, lr / 2, n) - gd_end(A, theta0, lr, n)
+
+
+def as_list_of_strings(A, theta0, T, lr):
+    return [str(v) for v in richardson_loop(A, theta0, T, lr)]
+
+
+def complex_answer(A, theta0, T, lr):
+    return richardson_loop(A, theta0, T, lr) + 0j
+
+
+def with_gradient_flow(A, theta0, T, lr):  # the flow from the library: switched off by the check
+    return igr.gradient_flow(igr.quadratic(A), theta0, [0.0, T])[-1]
 
 
 # --- euler-steps-to-tol ----------------------------------------------------------------------------
@@ -126,9 +143,18 @@ def stub(*args):
 
 
 CASES = {
-    "euler-error-constant": {
-        "right": [measured_constant],
-        "wrong": [wrong_sign, without_decay, local_error_constant, not_a_number, with_gd, rigged],
+    "euler-richardson": {
+        "right": [richardson_loop, richardson_eigen],
+        "wrong": [
+            fine_run_only,
+            swapped_weights,
+            average_of_runs,
+            exact_flow,
+            fine_run_with_n_steps,
+            as_list_of_strings,
+            complex_answer,
+            with_gradient_flow,
+        ],
     },
     "euler-steps-to-tol": {
         "right": [steps_to_tol, steps_by_loop],
@@ -144,7 +170,7 @@ CASES = {
 
 
 def test_the_chapter_checks_are_registered():
-    assert {"euler-error-constant", "euler-steps-to-tol"} <= set(available_checks())
+    assert {"euler-richardson", "euler-steps-to-tol"} <= set(available_checks())
 
 
 @pytest.mark.parametrize("name, answer", [(n, f) for n, c in CASES.items() for f in c["right"]])
@@ -162,15 +188,34 @@ def test_wrong_answers_fail(name, answer):
 
 def test_check_prints_one_line(capsys):
     igr.check("euler-steps-to-tol", steps_to_tol)
-    igr.check("euler-error-constant", stub)
+    igr.check("euler-richardson", stub)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("[PASS] euler-steps-to-tol:")
-    assert lines[1].startswith("[TODO] euler-error-constant:")
+    assert lines[1].startswith("[TODO] euler-richardson:")
 
 
-def test_with_gd_is_told_to_do_it_without():
-    passed, message = run_check("euler-error-constant", with_gd)
-    assert not passed and "PermissionError" in message and "igrlib.gd" in message
+def test_with_gradient_flow_is_told_to_do_it_without():
+    passed, message = run_check("euler-richardson", with_gradient_flow)
+    assert not passed and "PermissionError" in message and "igrlib.gradient_flow" in message
+
+
+@pytest.mark.parametrize("answer, hint", [(fine_run_only, "one run"), (swapped_weights, "weights"),
+                                          (average_of_runs, "weights"), (exact_flow, "the flow itself")])
+def test_wrong_extrapolations_get_their_hint(answer, hint):
+    passed, message = run_check("euler-richardson", answer)
+    assert not passed and hint in message
+
+
+def test_the_extrapolation_is_second_order_where_the_runs_are_first_order():
+    """The check's truth, 2 theta^(h/2) - theta^(h), approaches e^{-TA} theta_0 like h^2; each run like h."""
+    A, theta0, T = np.array([[2.0, 0.5], [0.5, 1.0]]), np.array([1.0, -0.5]), 1.5
+    lam, V = np.linalg.eigh(A)
+    flow = V @ (np.exp(-T * lam) * (V.T @ theta0))
+    lrs = T / np.array([32, 64, 128, 256])
+    plain = [np.linalg.norm(gd_end(A, theta0, h, round(T / h)) - flow) for h in lrs]
+    extrapolated = [np.linalg.norm(richardson_loop(A, theta0, T, h) - flow) for h in lrs]
+    assert np.allclose(np.diff(np.log(plain)) / np.diff(np.log(lrs)), 1, atol=0.1)
+    assert np.allclose(np.diff(np.log(extrapolated)) / np.diff(np.log(lrs)), 2, atol=0.1)
 
 
 def test_the_step_cases_cover_every_regime():

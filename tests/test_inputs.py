@@ -46,6 +46,7 @@ CALLS = {
     "modified_loss": lambda: igr.modified_loss(E, 0.1).hvp(STACK, V),
     "exact_modified_matrix": lambda: igr.exact_modified_matrix(A2, 0.1),
     "bernoulli_coefficients": lambda: np.array(igr.bernoulli_coefficients(4), dtype=float),
+    "riccati_coefficients": lambda: np.array(igr.riccati_coefficients(4), dtype=float),
     "heavy_ball": lambda: igr.heavy_ball(E, T2, LRS, np.array([0.5, 0.6]), 5, v0=V[0]),
     "heavy_ball_flow": lambda: igr.heavy_ball_flow(E, T2, 0.01, 0.5, TIMES),
     "heavy_ball_penalty_lr": lambda: igr.heavy_ball_penalty_lr(LRS, LRS * 10),

@@ -1,5 +1,6 @@
 """igrlib.series: the Bernoulli coefficients and the exact modified equation of a quadratic."""
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -92,3 +93,57 @@ def test_singular_step_raises(A, lr):
 def test_bad_arguments(A, lr, match):
     with pytest.raises(ValueError, match=match):
         igr.exact_modified_matrix(A, lr)
+
+
+def test_riccati_coefficients_exact_values():
+    got = igr.riccati_coefficients(8)
+    expected = [Fraction(1), Fraction(-1), Fraction(3, 2), Fraction(-8, 3), Fraction(31, 6), Fraction(-157, 15)]
+    assert got[:6] == expected and all(isinstance(c, Fraction) for c in got)
+    assert igr.riccati_coefficients(0) == []
+
+
+def _poly_mul(p, q, n):
+    out = [Fraction(0)] * n
+    for i, a in enumerate(p[:n]):
+        for j, b in enumerate(q[: n - i]):
+            out[i + j] += a * b
+    return out
+
+
+@pytest.mark.parametrize("K", [1, 3, 6])
+def test_riccati_truncation_reproduces_the_euler_step_by_the_lie_series(K):
+    """Independent route: the time-h flow of y' = y^2 F(hy), as a Lie series, is y (1 + hy) up to (hy)^(K+1).
+
+    With x = hy, the Lie derivative D = f d/dy maps y^m G(x) to y^(m+1) F(x) (m G + x G'), so
+    D^j y = y^(j+1) P_j(x) with P_0 = 1 and P_(j+1) = F ((j+1) P_j + x P_j'); the flow is
+    y sum_j x^j P_j(x) / j!, which must equal y (1 + x) through x^(K+1) once F is c_0 + ... + c_K x^K,
+    and must miss it at x^(K+2) (the next coefficient is not zero).
+    """
+    n = K + 3
+    F = igr.riccati_coefficients(K + 1) + [Fraction(0)] * (n - K - 1)
+    P = [Fraction(1)] + [Fraction(0)] * (n - 1)
+    flow = [Fraction(0)] * n
+    factorial = 1
+    for j in range(n):
+        for i in range(n - j):
+            flow[i + j] += P[i] / factorial
+        derivative = [i * P[i] for i in range(n)]  # x P'
+        P = _poly_mul(F, [(j + 1) * a + b for a, b in zip(P, derivative)], n)
+        factorial *= j + 1
+    assert flow[: K + 2] == [Fraction(1), Fraction(1)] + [Fraction(0)] * K
+    assert flow[K + 2] != 0
+
+
+def test_riccati_coefficients_grow_factorially_with_rate_two_pi():
+    c = igr.riccati_coefficients(200)
+    n = np.arange(60, 200)
+    log_ratio = np.array([math.log(abs(c[k].numerator)) - math.log(c[k].denominator) - math.lgamma(k + 1) for k in n])
+    rate = np.linalg.lstsq(np.column_stack([n, np.log(n), np.ones(n.size)]), log_ratio, rcond=None)[0][0]
+    assert abs(-rate - math.log(2 * math.pi)) < 0.02  # |c_n| ~ n! n^b / (2 pi)^n
+    assert all(c[k] != 0 for k in range(200))
+
+
+@pytest.mark.parametrize("n", [-1, 2.5, True, "3", None, 501])
+def test_riccati_bad_n(n):
+    with pytest.raises(ValueError, match="n must be"):
+        igr.riccati_coefficients(n)

@@ -1,7 +1,7 @@
 r"""Self-checks for the code exercises: ``igr.check(name, answer)``.
 
 Every code exercise in the book ends with a line such as
-``igr.check("euler-error-constant", error_constant)``. The check calls the
+``igr.check("euler-richardson", richardson_end)``. The check calls the
 student's answer on fresh inputs and compares the behaviour (values, shapes,
 orders, invariants) with what the mathematics requires. It prints one line,
 

@@ -1,57 +1,83 @@
 r"""Self-checks for chapter 2, *Gradient descent is Euler's method* (``book/02_euler.ipynb``).
 
 Each check calls the student's function on cases the chapter does not use and compares
-what it returns with the mathematics: the leading term of the global error of Euler's
-method (derived in the check's comment, not stored), or a measurement made here with
-:func:`igrlib.gd`. The messages give hints, never the answer.
+what it returns with the mathematics: the closed form :math:`(I - hA)^n\theta_0` of gradient
+descent on a quadratic, or a measurement made here with :func:`igrlib.gd`. The messages give
+hints, never the answer.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from ...descent import gd
 from ...losses import quadratic
-from . import fresh_rng, plain_real, register
+from . import fresh_rng, plain_real, real_array, register
 
 __all__ = []
 
 
-def _error_constant_cases(rng):
-    """(lam, T) pairs: two fixed, four fresh on every call."""
-    return [(1.0, 1.0), (0.3, 4.0)] + [(float(rng.uniform(0.2, 5.0)), float(rng.uniform(0.2, 5.0))) for _ in range(4)]
+def _richardson_cases(rng):
+    """(A, theta0, T, lr): one fixed case and four fresh ones, symmetric positive definite A of size 2 or 3."""
+    cases = [(np.diag([1.0, 10.0]), np.array([1.0, 1.0]), 1.0, 0.05)]
+    for d in (2, 3, 3, 2):
+        Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+        lam = rng.uniform(0.3, 4.0, size=d)
+        T = float(rng.uniform(0.5, 2.0))
+        n = int(rng.integers(8, 40))  # h lam_max = T lam_max / n stays below 1
+        cases.append(((Q * lam) @ Q.T, rng.normal(size=d), T, T / n))
+    return cases
+
+
+def _close(got, want, atol):
+    return np.allclose(got, want, rtol=1e-8, atol=atol)
+
+
+def _gd_quadratic_end(A, theta0, lr, steps):
+    """theta_n = (I - h A)^n theta_0, the closed form of gradient descent on a quadratic."""
+    return np.linalg.matrix_power(np.eye(len(A)) - lr * A, steps) @ theta0
 
 
 @register(
-    "euler-error-constant",
+    "euler-richardson",
     without=(
-        "igrlib.gd",
         "igrlib.gradient_flow",
-        "igrlib.heavy_ball",
-        "igrlib.sgd",
-        "igrlib.sam",
-        "igrlib.train",
         "igrlib.modified_flow",
+        "igrlib.heavy_ball_flow",
+        "igrlib.principal_flow_quadratic",
     ),
-    why="derive the constant from the closed form of the iterates, not measure it by running GD or the flow",
+    why="estimate the flow from two gradient-descent runs; the exercise is not to solve the flow",
 )
-def _error_constant(answer):
-    for lam, T in _error_constant_cases(fresh_rng()):
-        got = plain_real(answer(lam, T))
-        if got is None:
-            return False, "return one number, the constant C (a float)"
-        # theta_n = (1 - h lam)^(T/h) theta_0 = exp(T log(1 - h lam) / h) theta_0, expanded in h
-        want = -0.5 * lam**2 * T * math.exp(-lam * T)
-        if not math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-300):
-            if math.isclose(got, -want, rel_tol=1e-6):
-                return False, f"for lam = {lam:.3g}, T = {T:.3g} the size is right, the sign not: is GD ahead?"
-            return False, (
-                f"for lam = {lam:.3g}, T = {T:.3g} your C is not the coefficient of h in theta_n - theta(T); "
-                "write (1 - h lam)^(T/h) as exp((T/h) log(1 - h lam)) and expand the logarithm"
-            )
-    return True, "your constant matches the leading global error of Euler's method on fresh (lam, T)"
+def _richardson(answer):
+    for A, theta0, T, lr in _richardson_cases(fresh_rng()):
+        got = real_array(answer(A.copy(), theta0.copy(), T, lr))
+        if got is None or got.shape != theta0.shape:
+            return False, f"return the extrapolated end point, a real array of shape {theta0.shape}"
+        n = round(T / lr)
+        coarse = _gd_quadratic_end(A, theta0, lr, n)
+        fine = _gd_quadratic_end(A, theta0, lr / 2, 2 * n)
+        want = 2 * fine - coarse
+        close = functools.partial(_close, got, atol=1e-10 * np.linalg.norm(theta0))
+        if close(want):
+            continue
+        # theta(T) = e^{-TA} theta_0, from the eigenvalues: what the extrapolation estimates, not what it returns
+        lam, V = np.linalg.eigh(A)
+        flow = V @ (np.exp(-T * lam) * (V.T @ theta0))
+        where = f"for T = {T:.3g} and lr = {lr:.3g}"
+        if close(fine) or close(coarse):
+            return False, f"{where} you return one run; combine the two so that their O(h) errors cancel"
+        if close(2 * coarse - fine) or close((coarse + fine) / 2):
+            return False, f"{where} the weights are not the ones that cancel the error C h: solve for them"
+        if close(flow):
+            return False, f"{where} you return the flow itself; the exercise combines two gradient-descent runs"
+        return False, (
+            f"{where} your end point is not 2 theta^(h/2) - theta^(h): run T / lr steps of size lr "
+            "and 2 T / lr steps of size lr / 2 from theta0"
+        )
+    return True, "your extrapolation of two gradient-descent runs is right on fresh quadratics"
 
 
 def _steps_cases():
