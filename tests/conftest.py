@@ -182,8 +182,22 @@ def private_python(tmp_path):
 # --- the grader's tests -------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def sandbox():
+    """Whether bubblewrap's sandbox works here; the grader's tests skip without it (with the
+    reason), unless IGR_REQUIRE_SANDBOX is set (CI), where its absence is a failure."""
+    from igrlib.coursework.grade import sandbox_problem
+
+    problem = sandbox_problem()
+    if problem and os.environ.get("IGR_REQUIRE_SANDBOX"):
+        pytest.fail(f"IGR_REQUIRE_SANDBOX is set but {problem}")
+    if problem:
+        pytest.skip(problem)
+    return True
+
+
 @pytest.fixture
-def chapters(tmp_path):
+def chapters(tmp_path, sandbox):
     """The instructor's chapters for the grader: the demo chapter of tests/test_student.py."""
     import nbformat
     from test_student import demo_notebook

@@ -66,6 +66,7 @@ return {
 };
 """
 
+
 def _load(driver, url):
     site.drain_logs(driver)
     driver.get(url)

@@ -562,7 +562,8 @@ def _read(path):
     except OSError as exc:
         return exc
     if len(data) > MAX_SUBMISSION:
-        return ValueError(f"larger than {MAX_SUBMISSION // 2**20} MiB; not graded")
+        unit, scale = ("MiB", 2**20) if MAX_SUBMISSION >= 2**20 else ("KiB", 2**10)
+        return ValueError(f"larger than {MAX_SUBMISSION / scale:g} {unit}; not graded")
     return data
 
 
