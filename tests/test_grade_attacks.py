@@ -361,6 +361,7 @@ for _check, _answer, _params in [
     )
 
 
+@pytest.mark.coursework
 @pytest.mark.parametrize("case", sorted(READERS))
 def test_an_answer_reading_what_the_check_computes_does_not_pass(tmp_path, case):
     check, answer, params, source = READERS[case]
