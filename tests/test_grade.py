@@ -106,6 +106,7 @@ def test_the_wall_clock_limit_caps_a_submission(tmp_path, chapters):
     assert (NOTEBOOK, "TIMEOUT") in [r[:2] for r in rows] and rows[0].status != "PASS"
 
 
+@pytest.mark.coursework
 def test_kernel_deaths_are_bounded(tmp_path, chapters):
     cells = ["import os\nos._exit(1)"] * 12
     start = time.monotonic()

@@ -91,3 +91,20 @@ def test_no_shared_memory_or_files_outlive_a_submission(tmp_path, chapters):
     rows = [(r["submission"], r["exercise"], r["status"]) for r in csv.DictReader(out.open())]
     assert rows == [(str(first), "demo-square", "PASS"), (str(second), "demo-square", "FAIL")], rows
     assert ctypes.CDLL(None).shmget(key, 0, 0) < 0  # nothing left on the machine either
+
+
+@pytest.mark.coursework
+def test_the_sandbox_works_with_an_environment_under_tmp(tmp_path, chapters):
+    """The sandbox has a /tmp of its own: an environment in the real /tmp (where CI's clone may be)
+    is bound into it again. Graded by an interpreter of a virtual environment made in /tmp."""
+    from conftest import make_venv
+
+    assert str(tmp_path).startswith("/tmp/")
+    python, _ = make_venv(tmp_path / "venv", os.path.dirname(os.path.dirname(igrlib.__file__)))
+    honest = write(tmp_path, "demo.ipynb", with_stub(SOLVED))
+    out = tmp_path / "g.csv"
+    command = [str(python), "-m", "igrlib.coursework.grade", str(honest), "--reference", str(tmp_path / "reference")]
+    done = subprocess.run([*command, "--csv", str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [(r["exercise"], r["status"]) for r in csv.DictReader(out.open())]
+    assert rows == [("demo-square", "PASS")], (rows, done.stdout)

@@ -210,15 +210,16 @@ def _sandbox(command):
     for folder in _visible():  # after the /tmp of its own: an environment may live in the real /tmp
         args += ["--ro-bind", folder, folder]
     # the checks' code stays with the grader: only their package's __init__ is needed here
-    hidden = os.path.join(os.path.dirname(checks.__file__))
+    hidden = os.path.dirname(checks.__file__)
     args += ["--tmpfs", hidden, "--ro-bind", checks.__file__, checks.__file__, "--remount-ro", hidden]
     for cache in _font_caches():
         args += ["--ro-bind", str(cache), f"/tmp/work/.mpl/{cache.name}"]
     return [*args, "--dir", "/tmp/work", "--chdir", "/tmp/work", *command]
 
 
+@functools.cache
 def sandbox_problem():
-    """Why the sandbox cannot run here (no ``bwrap``, or it fails), or None."""
+    """Why the sandbox cannot run here (no ``bwrap``, or it fails), or None (asked once)."""
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed; on Debian: apt-get install bubblewrap"
     probe = subprocess.run(_sandbox([sys.executable, "-I", "-c", "import igrlib"]), capture_output=True, text=True)
