@@ -94,8 +94,7 @@ def notebook_docnames():
 def stale_pages():
     """The pages whose HTML is missing or older than their source."""
     return [
-        d
-        for d in toc_docnames()
+        d for d in toc_docnames()
         if not html_of(d).is_file() or html_of(d).stat().st_mtime < source_of(d).stat().st_mtime
     ]
 
@@ -322,7 +321,6 @@ return [...document.querySelectorAll(".igr-slider")].map((root) => ({
   parts: ["label", "input", "output"].map((s) => ({name: s, ...box(root.querySelector(s))})),
 }));
 """
-
 
 def drain_logs(driver):
     """Console messages and network events since the last call."""

@@ -46,13 +46,8 @@ def test_notebooks_are_saved_executed_and_clean():
         assert not unrun, f"{nb.name}: {len(unrun)} code cells are saved without being run"
         counts = [c["execution_count"] for c in code]
         assert counts == list(range(1, len(code) + 1)), f"{nb.name} was not run top to bottom in one go"
-        errors = [
-            o
-            for c in code
-            for o in c.get("outputs", [])
-            if o["output_type"] == "error"
-            or (o["output_type"] == "stream" and "Traceback" in "".join(o.get("text", "")))
-        ]
+        errors = [o for c in code for o in c.get("outputs", []) if o["output_type"] == "error"
+                  or (o["output_type"] == "stream" and "Traceback" in "".join(o.get("text", "")))]
         assert not errors, f"{nb.name}: stored outputs contain an error (e.g. a figure that failed to draw)"
         timed = [c for c in code if "execution" in c.get("metadata", {})]
         assert not timed, f"{nb.name}: cells carry timing metadata (use record_timing=False)"

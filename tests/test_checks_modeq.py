@@ -104,3 +104,4 @@ def test_hhg_curl_wrong_answers_fail(name):
 
 def test_hhg_curl_sign_hint():
     assert "wrong sign" in run_check("modeq-hhg-curl", HHG_WRONG["sign flipped"])[1]
+

@@ -102,3 +102,4 @@ def test_sgd_extra_penalty_wrong_answers_fail(wrong, hint):
     passed, message = run_check("beyond-sgd-extra-penalty", wrong)
     assert not passed
     assert hint in message
+

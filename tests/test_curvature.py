@@ -98,9 +98,8 @@ def test_power_iteration_returns_the_largest_magnitude_eigenvalue():
     assert lam == pytest.approx(-3.0, rel=1e-12) and abs(v[1]) == pytest.approx(1.0, rel=1e-12)
 
 
-@pytest.mark.parametrize(
-    "kwargs, match", [(dict(iters=0), "iters"), (dict(v0=[0.0, 0.0]), "v0"), (dict(v0=[1.0]), "v0")]
-)
+@pytest.mark.parametrize("kwargs, match", [(dict(iters=0), "iters"), (dict(v0=[0.0, 0.0]), "v0"),
+                                           (dict(v0=[1.0]), "v0")])
 def test_power_iteration_bad_input(kwargs, match):
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -26,7 +26,7 @@ def cubic_loss():
     """L = -theta^3 / 3: the flow theta' = theta^2 from theta(0) = 1 is 1 / (1 - t), which blows up at t = 1."""
     return igr.Loss(
         value=lambda th: -np.sum(np.asarray(th) ** 3, axis=-1) / 3,
-        grad=lambda th: -(np.asarray(th, dtype=float) ** 2),
+        grad=lambda th: -np.asarray(th, dtype=float) ** 2,
         hvp=lambda th, v: -2 * np.asarray(th, dtype=float) * v,
         d3=lambda th, u, v: -2 * np.asarray(u, dtype=float) * v,
     )

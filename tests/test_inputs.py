@@ -60,9 +60,8 @@ CALLS = {
     "sgd": lambda: igr.sgd(QB, T2[:1], LRS, 2, rng=np.random.default_rng(0)),
     "sgd_epoch_mean": lambda: igr.sgd_epoch_mean(QB, T2[:1], 0.1),
     "sgd_modified_loss": lambda: igr.sgd_modified_loss([E, igr.quadratic(A2, B2)], 0.1).hvp(STACK, V),
-    "train": lambda: (
-        igr.train(E, STACK, LRS[:, None], 3, mu=0.1, sharpness_iters=2, rng=np.random.default_rng(0)).theta
-    ),
+    "train": lambda: igr.train(E, STACK, LRS[:, None], 3, mu=0.1, sharpness_iters=2, rng=np.random.default_rng(0))
+    .theta,
     "MLP": lambda: NET.loss(X3, LABELS).hvp(np.tile(np.linspace(-1, 1, NET.dim), (2, 1)), np.ones(NET.dim)),
 }
 # exported, but with no array input to modify

@@ -146,7 +146,7 @@ def test_linear_softmax_model_matches_the_closed_form_gradient(rng):
     net = igr.MLP((3, 4))
     X, y = data(net.sizes, n=9)
     theta = rng.normal(size=net.dim)
-    ((W, b),) = net.unflatten(theta)
+    (W, b), = net.unflatten(theta)
     z = X @ W + b
     p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     r = (p - np.eye(4)[y]) / len(y)
@@ -253,13 +253,7 @@ def test_numbers_are_bitwise_those_of_the_stored_reference():
         got[f"{kind}_grad"] = L.grad(th)
         got[f"{kind}_hvp"] = L.hvp(th, v)
         run = igr.train(
-            L,
-            th[0],
-            np.array([0.05, 0.3]),
-            20,
-            mu=np.array([0.0, 0.01])[:, None],
-            every=5,
-            sharpness_iters=3,
+            L, th[0], np.array([0.05, 0.3]), 20, mu=np.array([0.0, 0.01])[:, None], every=5, sharpness_iters=3,
             rng=np.random.default_rng(0),
             record={"test_acc": lambda t: net.accuracy(t, Xt, yt)},
         )

@@ -31,33 +31,9 @@ PDFS = {"book": BOOK, "student": STUDENT}
 
 EXERCISE = re.compile(r"^(?:`{3,}|:{3,})\{exercise\}[ \t]*(.*)$", re.M)
 # Source that must not reach a reader: TeX, MyST roles and fences, HTML.
-RAW = [
-    "\\begin{",
-    "\\end{",
-    "$$",
-    "\\frac",
-    "\\label",
-    "\\ref{",
-    "\\mathrm",
-    "\\left",
-    "\\tfrac",
-    "\\theta",
-    "{eq}",
-    "{numref}",
-    "{cite}",
-    "{doc}",
-    "{prf:ref}",
-    "{py:func}",
-    "{ref}",
-    "```",
-    ":::",
-    "<div",
-    "<img",
-    "<script",
-    "<input",
-    "<span",
-    "</",
-]
+RAW = ["\\begin{", "\\end{", "$$", "\\frac", "\\label", "\\ref{", "\\mathrm", "\\left", "\\tfrac", "\\theta",
+       "{eq}", "{numref}", "{cite}", "{doc}", "{prf:ref}", "{py:func}", "{ref}", "```", ":::",
+       "<div", "<img", "<script", "<input", "<span", "</"]
 
 
 def _required():
@@ -139,7 +115,8 @@ def solution_sentences():
         for text, tags in _markdown(path):
             if "solution" not in tags:
                 continue
-            prose = "\n".join(line for line in text.splitlines() if not re.match(r"\s*(`{3,}|:{3,}|:[a-z-]+:)", line))
+            prose = "\n".join(line for line in text.splitlines()
+                              if not re.match(r"\s*(`{3,}|:{3,}|:[a-z-]+:)", line))
             prose = re.sub(r"\$\$.*?\$\$", "|", prose, flags=re.S)
             pieces = re.split(r"\$[^$]*\$|`[^`]*`|[*_\[\]{}\\<>|#]", prose)
             # A clause of a piece without its first and last words: the words next to math
@@ -165,9 +142,8 @@ def figure_captions():
 
 @functools.cache
 def _pdftotext(path):
-    return subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True, text=True
-    ).stdout
+    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module", params=sorted(PDFS))
@@ -204,7 +180,8 @@ def test_page_count(pdf):
 def _titles_missing(text, titles):
     """The (page, title) pairs whose plain pieces do not all appear in the PDF's text."""
     flat = normalise(text)
-    return [f"{page}: {title}" for page, title in titles if not all(normalise(p) in flat for p in _plain_pieces(title))]
+    return [f"{page}: {title}" for page, title in titles
+            if not all(normalise(p) in flat for p in _plain_pieces(title))]
 
 
 def test_every_chapter_title(pdf):
@@ -222,8 +199,7 @@ def test_numbered_chapters_then_lettered_appendices(pdf):
     numbered, appendices = [], []
     for part in toc["parts"]:
         (numbered if part.get("numbered") else appendices).extend(
-            titles[pathlib.Path(e["file"]).name] for e in part["chapters"]
-        )
+            titles[pathlib.Path(e["file"]).name] for e in part["chapters"])
     assert numbered and appendices
 
     def plain(line):
@@ -248,11 +224,8 @@ def test_every_exercise_title(pdf):
 def test_every_figure_with_its_caption(pdf):
     name, path, text = pdf
     flat = normalise(text)
-    missing = [
-        f"{page}: {caption[:60]}"
-        for page, caption in figure_captions()
-        if not all(normalise(p)[:40] in flat for p in _plain_pieces(caption)[:1])
-    ]
+    missing = [f"{page}: {caption[:60]}" for page, caption in figure_captions()
+               if not all(normalise(p)[:40] in flat for p in _plain_pieces(caption)[:1])]
     assert not missing, f"{name} PDF lacks figures: {missing}"
     images = subprocess.run(["pdfimages", "-list", str(path)], check=True, capture_output=True, text=True).stdout
     count = len(images.splitlines()) - 2  # two header lines

@@ -66,7 +66,6 @@ return {
 };
 """
 
-
 def _load(driver, url):
     site.drain_logs(driver)
     driver.get(url)

@@ -28,11 +28,8 @@ def demo_notebook(stub="def square(x):\n    # YOUR CODE HERE\n    raise NotImple
         md("```{solution-start} ex-demo-square\n:class: dropdown\n```", metadata={"tags": ["solution"]}),
         code("def square(x):\n    return x**2", metadata={"tags": ["solution"]}, execution_count=3),
         md("```{solution-end}\n```", metadata={"tags": ["solution"]}),
-        code(
-            'igr.check("demo-square", square)',
-            execution_count=4,
-            outputs=[nbformat.v4.new_output("stream", name="stdout", text="[PASS] demo-square: ok\n")],
-        ),
+        code('igr.check("demo-square", square)', execution_count=4,
+             outputs=[nbformat.v4.new_output("stream", name="stdout", text="[PASS] demo-square: ok\n")]),
     ]
     return nb
 
@@ -101,9 +98,8 @@ def test_solution_directives_are_stripped_whatever_their_tags():
     md = nbformat.v4.new_markdown_cell
     nb = untagged(demo_notebook())
     nb.cells[1:1] = [
-        md(
-            "Prose before.\n\n````{solution} ex-a\n:class: dropdown\n\n```python\nsecret_one()\n```\n````\nProse after."
-        ),
+        md("Prose before.\n\n````{solution} ex-a\n:class: dropdown\n\n"
+           "```python\nsecret_one()\n```\n````\nProse after."),
         md(":::{solution} ex-b\nsecret_two\n:::"),
         md("```{solution}\nsecret_three, never closed"),
     ]
@@ -112,8 +108,7 @@ def test_solution_directives_are_stripped_whatever_their_tags():
     assert "secret" not in text and "{solution" not in text and "return x**2" not in text
     assert "Prose before." in text and "Prose after." in text
     assert [c.source for c in out.cells if "exercise" in c.metadata.get("tags", [])] == [
-        "def square(x):\n    # YOUR CODE HERE\n    raise NotImplementedError"
-    ]
+        "def square(x):\n    # YOUR CODE HERE\n    raise NotImplementedError"]
 
 
 def test_an_unclosed_solution_start_is_refused():

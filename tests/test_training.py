@@ -1,5 +1,6 @@
 """igrlib.training (train): batched GD equals igr.gd, explicit penalty in closed form, records, the parts."""
 
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -87,16 +88,8 @@ def test_each_network_stops_at_its_own_step_and_records_at_common_times():
 def test_record_functions_and_sharpness():
     net, L = small_network()
     theta0 = net.init(np.random.default_rng(4), 2)
-    run = igr.train(
-        L,
-        theta0,
-        0.3,
-        12,
-        every=6,
-        record={"norm": lambda th: np.linalg.norm(th, axis=-1)},
-        sharpness_iters=400,
-        rng=np.random.default_rng(0),
-    )
+    run = igr.train(L, theta0, 0.3, 12, every=6, record={"norm": lambda th: np.linalg.norm(th, axis=-1)},
+                    sharpness_iters=400, rng=np.random.default_rng(0))
     path = [igr.gd(L, t0, 0.3, 12)[::6] for t0 in theta0]
     assert_allclose(run.history["norm"], np.linalg.norm(path, axis=-1), rtol=1e-12)
     exact = [[igr.sharpness(L, th) for th in p] for p in path]

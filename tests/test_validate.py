@@ -4,6 +4,7 @@ The cases of issue 15, items 1-5: losses written for one point, strings and bool
 for numbers, NaN and empty data, errors from deep inside numpy, runs without end.
 """
 
+
 import numpy as np
 import pytest
 
