@@ -9,7 +9,7 @@ The website in a browser (tests/_website.py has the rest): ``built_site``, ``ser
 ``browser``, one of each per test module, skipped with the reason where the build or
 Chromium is missing (failing instead with CI=true or IGR_REQUIRE_BROWSER=1).
 
-``private_python``: a virtual environment of the test's own, for files a hostile submission plants.
+``make_venv``: a virtual environment of a test's own (the grader run from an environment under /tmp).
 """
 
 import os
@@ -169,14 +169,6 @@ def make_venv(folder, *path):
     site = pathlib.Path(subprocess.run(ask, check=True, capture_output=True, text=True).stdout.strip())
     (site / "shared.pth").write_text("".join(f"{p}\n" for p in (sysconfig.get_paths()["purelib"], *path)))
     return python, site
-
-
-@pytest.fixture
-def private_python(tmp_path):
-    """A Python environment of the test's own (a venv whose .pth file points at this one's packages
-    and at igrlib): files planted in its site-packages reach no other test running meanwhile.
-    Returns its interpreter and its site-packages."""
-    return make_venv(tmp_path / "venv", pathlib.Path(igr.__file__).parents[1])
 
 
 # --- the grader's tests -------------------------------------------------------------------------
