@@ -180,3 +180,31 @@ def test_a_wrong_answer_gets_the_same_hint_as_in_the_self_check():
     fn = _registry()["demo-square"]
     direct = _evaluate(fn, _guarded(lambda x: 2 * x, ()))
     assert _evaluate(fn, loopback(lambda x: 2 * x)) == direct and not direct[0]
+
+
+def test_a_handed_function_takes_plain_arguments_by_position_only():
+    """Keyword arguments could have reached a check's own defaults (a counter, the matrix)."""
+    calls = []
+
+    def hvp(v):
+        calls.append(v)
+        return v
+
+    def answer(fn):
+        refused = []
+        for call in (lambda: fn([1.0], calls=[]), lambda: fn([1.0], [2.0]), lambda: fn(object())):
+            try:
+                call()
+            except TypeError as exc:
+                refused.append(str(exc))
+        return refused
+
+    refused = loopback(answer)(hvp)
+    assert len(refused) == 3 and "by position" in refused[0] and "by position" in refused[2], refused
+    assert calls == []
+
+
+def test_stop_iteration_from_the_answer_cannot_end_a_checks_loop_early():
+    """Raised inside ``list(map(answer, cases))``, StopIteration would cut the list short silently."""
+    for name in ("StopIteration", "StopAsyncIteration"):
+        assert type(_remote.exception({"ename": name, "message": "", "line": None})) is Exception

@@ -194,7 +194,10 @@ def exception(raised):
     if raised.get("line") is not None and type(raised["line"]) is not int:
         raise ValueError("a malformed line number")
     cls = getattr(builtins, raised["ename"], None)
-    if not (isinstance(cls, type) and issubclass(cls, Exception)) or issubclass(cls, (OSError, UnicodeError)):
+    if not (isinstance(cls, type) and issubclass(cls, Exception)) or issubclass(
+        cls,
+        (OSError, UnicodeError, StopIteration, StopAsyncIteration),  # the last two end loops silently
+    ):
         cls = Exception
     try:
         exc = cls(raised["message"])
@@ -253,11 +256,12 @@ class RemoteAnswer:
         if type(index) is not int or not 0 <= index < len(self.handles):
             raise ValueError("a call of a function the check did not hand over")
         args, kwargs = decode(message.get("args")), decode(message.get("kwargs"))
-        if type(args) is not list or type(kwargs) is not dict or unreadable([args, kwargs]):
-            reply = {"raised": raised(TypeError("pass numbers and numpy arrays to the functions the check gives"))}
+        if type(args) is not list or kwargs != {} or unreadable(args):
+            refusal = TypeError("pass numbers and numpy arrays, by position, to the functions the check gives")
+            reply = {"raised": raised(refusal)}
         else:
             try:
-                value = self.handles[index](*args, **{str(k): v for k, v in kwargs.items()})
+                value = self.handles[index](*args)
                 reply = {"value": encode(value, self.handles)}
             except Exception as exc:  # the check's function refused these inputs: the student's code sees why
                 reply = {"raised": raised(exc)}

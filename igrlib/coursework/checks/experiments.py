@@ -65,17 +65,19 @@ def _psd_problems():
     why="find the largest eigenvalue from Hessian-vector products alone, not with an eigensolver",
 )
 def _power_iteration(answer):
-    for A, v0 in _psd_problems():
-        calls = []
-
-        def hvp(v, A=A, calls=calls):
+    def product(A, calls):  # hvp takes v alone: no default argument the answer could pass instead
+        def hvp(v):
             v = np.asarray(v, dtype=float)
             if v.shape != (A.shape[0],):
                 raise ValueError(f"hvp takes a vector of shape ({A.shape[0]},), got {v.shape}")
             calls.append(1)
             return A @ v
 
-        got = answer(hvp, v0.copy(), 200)
+        return hvp
+
+    for A, v0 in _psd_problems():
+        calls = []
+        got = answer(product(A, calls), v0.copy(), 200)
         if np.ndim(got) != 0:
             return False, f"return one number, the eigenvalue estimate; got an array of shape {np.shape(got)}"
         got = real_number(got)

@@ -42,12 +42,16 @@ def _sharpness_at_minimum(a, b, x):
 )
 def _flow_end(answer):
     rng = fresh_rng()
-    for _ in range(6):
+    for k in range(6):
         x = float(rng.uniform(0.5, 2.0)) * rng.choice([-1.0, 1.0])
         y = float(rng.uniform(0.3, 2.0)) * rng.choice([-1.0, 1.0])
         theta0 = rng.uniform(-2.5, 2.5, size=2)
         while abs(abs(theta0[0]) - abs(theta0[1])) < 0.3:  # a clear imbalance, the flow avoids the saddle
             theta0 = rng.uniform(-2.5, 2.5, size=2)
+        if k < 4:  # a, then b, the larger at the start (it keeps its sign), positive, then negative
+            small, large = np.sort(np.abs(theta0))
+            theta0 = np.array([large, small]) if k < 2 else np.array([small, large])
+            theta0[k // 2] *= (1.0, -1.0)[k % 2]
         theta_in = theta0.copy()
         got = real_array(answer(theta_in, x, y))
         if not np.array_equal(theta_in, theta0):
