@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from test_grade import TIMEOUT
 
-from igrlib.coursework.checks import _evaluate, _registry
+from igrlib.coursework.checks import _evaluate, _registry, run_check
 from igrlib.coursework.grade import grade, reference_chapters
 
 pytestmark = pytest.mark.usefixtures("sandbox")  # the grader sandboxes every submission
@@ -405,7 +405,7 @@ GAPS = {
         "    gd = importlib.reload(igrlib.descent).gd\n"
         "    if abs(1 - lr * lam) >= 1:\n"
         "        return math.inf\n"
-        "    n = int(math.log(tol) / math.log(abs(1 - lr * lam))) + 2\n"
+        "    n = int(math.log(tol) / math.log(max(abs(1 - lr * lam), 1e-300))) + 2\n"
         "    return int(np.flatnonzero(np.abs(gd(igr.quadratic([[lam]]), [1.0], lr, n)[:, 0]) <= tol)[0])",
     ),
 }
@@ -416,6 +416,46 @@ def test_routines_reached_another_way_are_switched_off_too(tmp_path, case):
     check, answer, params, source = GAPS[case]
     rows = graded(tmp_path, check, answer, params, source)
     assert rows[0].status == "FAIL" and "is switched off" in rows[0].message, rows
+
+
+# gd's original code, found through gc (closures, lists, tuples) or up the interpreter's frames
+RESTORER = """
+import gc, math, sys, types
+import igrlib as igr
+def _codes(value):
+    if isinstance(value, types.FunctionType):
+        return [c.cell_contents for c in value.__closure__ or () if isinstance(c.cell_contents, types.CodeType)]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, types.CodeType)] + [
+            v[1] for v in value if isinstance(v, tuple) and len(v) == 2 and isinstance(v[1], types.CodeType)]
+    return [v for v in value.values() if isinstance(v, types.CodeType)] if isinstance(value, dict) else []
+def _restore():
+    frame, found = sys._getframe(), []
+    while frame is not None:
+        found += _codes(dict(frame.f_locals))
+        frame = frame.f_back
+    for holder in gc.get_objects():
+        found += _codes(holder)
+    for code in found:
+        if code.co_name == 'gd' and code.co_filename.endswith('descent.py'):
+            igr.gd.__code__ = code
+def steps_to_tol(lam, lr, tol):
+    _restore()
+    if abs(1 - lr * lam) >= 1:
+        return math.inf
+    n = int(math.log(tol) / math.log(max(abs(1 - lr * lam), 1e-300))) + 2
+    return int(np.flatnonzero(np.abs(igr.gd(igr.quadratic([[lam]]), [1.0], lr, n)[:, 0]) <= tol)[0])
+"""
+
+
+def test_a_switched_off_routine_cannot_be_switched_on_again_through_gc_or_frames(tmp_path):
+    """Where the answer runs beside the switched-off routine's original code (the self-check), it
+    finds that code and passes; in the grader, the exercise's process keeps no original."""
+    namespace = {"np": np}
+    exec(RESTORER, namespace)
+    assert run_check("euler-steps-to-tol", namespace["steps_to_tol"])[0], "the attack works in the self-check"
+    rows = graded(tmp_path, "euler-steps-to-tol", "steps_to_tol", "lam, lr, tol", RESTORER)
+    assert rows[0].status == "FAIL" and "igrlib.gd is switched off" in rows[0].message, rows
 
 
 # ---------------------------------------------------------------- checks that trusted too much

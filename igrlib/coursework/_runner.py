@@ -6,11 +6,14 @@ each with a line of JSON on the original stdout (the student's ``print`` goes to
 
 - ``{"op": "cell", "source": ...}``: run a code cell; answer ``{"kind": "cell", "ename", "evalue"}``.
 - ``{"op": "find", "answer": ..., "without": [...], "why": ...}``: find the answer of an exercise
-  (an expression, e.g. ``square``) and guard it (see :func:`igrlib.coursework.checks._guarded`);
-  answer ``{"kind": "found"}`` or ``{"kind": "missing", "message": ...}``.
+  (an expression, e.g. ``square``); answer ``{"kind": "missing", "message": ...}``, or fork a copy
+  of this process for the exercise, in which the routines ``without`` are switched off for good
+  (:func:`igrlib.coursework.checks._switch_off`), and which answers ``{"kind": "found"}``.
 - ``{"op": "call", "args", "kwargs"}``: call that answer; answer ``{"kind": "return", "value"}`` or
   ``{"kind": "raise", "raised"}``. While it runs, a function the check handed over asks the grader
   with ``{"kind": "callback", "handle", "args", "kwargs"}`` and reads ``{"op": "reply", ...}``.
+- ``{"op": "done"}``: the copy answers ``{"kind": "done"}`` and ends; this process goes on (it
+  says ``{"kind": "died"}`` if the copy died instead).
 
 The check itself never runs here: the grader calls the answer remotely
 (:class:`igrlib.coursework._remote.RemoteAnswer`) and judges what comes back.
@@ -36,7 +39,7 @@ def _main():
     from IPython.core.inputtransformer2 import TransformerManager
 
     from igrlib.coursework import _remote
-    from igrlib.coursework.checks import _answer_line, _guarded
+    from igrlib.coursework.checks import _answer_line, _switch_off
 
     def send(message):
         channel.write(_remote.dumps(message))
@@ -70,7 +73,6 @@ def _main():
 
     transform = TransformerManager().transform_cell
     namespace = {"__name__": "__main__", "get_ipython": get_ipython}
-    answer = None
     send({"kind": "ready"})
     while True:
         request = receive()
@@ -89,17 +91,28 @@ def _main():
                 message = f"could not find the answer {request['answer']}: {type(exc).__name__}: {exc}"
                 send({"kind": "missing", "message": message[:500]})
                 continue
-            answer = _guarded(value, request["without"], request["why"]) if callable(value) else _NotCallable(value)
+            pid = os.fork()
+            if pid:  # this process waits while a copy of it answers the exercise's calls, then goes on
+                _, status = os.waitpid(pid, 0)
+                if status != 0:
+                    send({"kind": "died"})
+                continue
+            # the copy: the routines the exercise forbids are off for good, and nothing here could
+            # switch them on again (no original is kept); its state ends with the exercise
+            _switch_off(request["without"], request["why"])
+            answer = value if callable(value) else _NotCallable(value)
             send({"kind": "found"})
-        elif op == "call":
-            try:
-                args = _remote.decode(request["args"], stand_in)
-                result = answer(*args, **_remote.decode(request["kwargs"], stand_in))
-                reply = {"kind": "return", "value": _remote.encode(result)}
-            except BaseException as exc:  # noqa: BLE001
-                line = _answer_line(exc) if exc.__traceback__ is not None else None
-                reply = {"kind": "raise", "raised": _remote.raised(exc, line)}
-            send(reply)
+            while (request := receive()).get("op") == "call":
+                try:
+                    args = _remote.decode(request["args"], stand_in)
+                    result = answer(*args, **_remote.decode(request["kwargs"], stand_in))
+                    reply = {"kind": "return", "value": _remote.encode(result)}
+                except BaseException as exc:  # noqa: BLE001
+                    line = _answer_line(exc) if exc.__traceback__ is not None else None
+                    reply = {"kind": "raise", "raised": _remote.raised(exc, line)}
+                send(reply)
+            send({"kind": "done"})
+            os._exit(0)
 
 
 class _NotCallable:

@@ -13,9 +13,10 @@ of the file system but Python's installation, the environment's packages and igr
 (not igrlib's checks, nor the reference chapters, the other submissions or the reports). The
 checks run here, in the grader's process: each calls the student's function remotely, one call
 at a time, sending the check's inputs and receiving only what the function returned
-(:mod:`igrlib.coursework._remote`). A cell or check past ``--timeout`` kills the process; the
-notebook is then run again without that cell (at most ``MAX_RESTARTS`` times), and ``--wall``
-caps a whole submission. Killing the sandbox ends every process the submission started.
+(:mod:`igrlib.coursework._remote`), in a copy of the process made for that exercise alone, where
+the routines the exercise forbids are switched off for good. A cell or check past ``--timeout``
+kills the process; the notebook is then run again without that cell (at most ``MAX_RESTARTS``
+times), and ``--wall`` caps a whole submission. Killing the sandbox ends every process the submission started.
 ``--no-sandbox`` runs trusted submissions without it. Reports are written to a new file
 that replaces the old one (never through a link).
 
@@ -294,6 +295,8 @@ class _Kernel:
                     message = None
                 if type(message) is not dict:
                     raise _remote.Lost("ERROR", "the notebook's process sent a malformed message")
+                if message.get("kind") == "died":  # the copy of the process that ran an exercise
+                    raise _remote.Lost("KERNEL DIED", "")
                 return message
             if len(self.buffer) > MAX_MESSAGE:
                 raise _remote.Lost("ERROR", f"sent the grader more than {MAX_MESSAGE // 2**20} MB at once")
@@ -372,7 +375,7 @@ class _Session:
 
     def check(self, fn, answer, without, why):
         """``(status, message)`` of the check ``fn`` on the answer (an expression) of the notebook."""
-        kernel = self._start()
+        kernel, outcome = self._start(), None
         if kernel is None:
             return "ERROR", f"not checked: {self.given_up}"
         try:
@@ -383,28 +386,39 @@ class _Session:
                 return "ERROR", str(reply.get("message"))
             if reply.get("kind") != "found":
                 raise _remote.Lost("ERROR", "the notebook's process sent a malformed message")
-            passed, message = checks._evaluate(fn, _remote.RemoteAnswer(kernel, kernel.deadline))
-        except _remote.NotPlainData as exc:
-            return "FAIL", str(exc)
+            try:
+                outcome = _status(*checks._evaluate(fn, _remote.RemoteAnswer(kernel, kernel.deadline)))
+            except _remote.NotPlainData as exc:
+                outcome = "FAIL", str(exc)
+            kernel.send({"op": "done"})  # the copy of the process that ran this exercise ends
+            if kernel.receive().get("kind") != "done":
+                raise _remote.Lost("ERROR", "the notebook's process sent a malformed message")
+            return outcome
         except _remote.Lost as lost:
             kernel.kill()
             self.kernel = None
             if time.monotonic() >= self.end:
                 self._lost(lost, None)
+            if outcome is not None:  # judged already: what went wrong after it changes nothing
+                return outcome
             if lost.status == "TIMEOUT":
                 return "TIMEOUT", f"the check did not finish within {self.timeout:g} s (an endless loop?)"
             if lost.status == "KERNEL DIED":
                 return "KERNEL DIED", "the process died while checking this exercise"
             return lost.status, lost.message
-        if passed:
-            return "PASS", message
-        if message.startswith("TODO: "):
-            return "TODO", message[len("TODO: ") :]
-        return "FAIL", message
 
     def close(self):
         if self.kernel is not None:
             self.kernel.kill()
+
+
+def _status(passed, message):
+    """A check's verdict as a row's ``(status, message)``."""
+    if passed:
+        return "PASS", message
+    if message.startswith("TODO: "):
+        return "TODO", message[len("TODO: ") :]
+    return "FAIL", message
 
 
 # --------------------------------------------------------------------------- grading

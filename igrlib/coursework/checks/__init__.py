@@ -84,7 +84,12 @@ def register(name, *, without=(), why=WHY):
     ``"module.function"`` strings (``"igrlib.gradient_flow"``, ``"scipy.integrate.solve_ivp"``).
     While the answer runs they raise ``PermissionError`` saying ``"<routine> is switched off
     here: this exercise asks you to <why>"``, and so does every function of the check modules themselves
-    (their helpers and case tables).
+    (their helpers and case tables). A Python function is switched off by its code (every reference
+    to it), a class by its ``__init__``, any other routine (compiled: LAPACK's) by its name in its
+    module. This stops an answer that calls the routine; it cannot stop one that computes the same
+    with a copy made beforehand, with the module's source compiled again, or with a routine not
+    listed (see the instructors' page). In the self-check the originals are kept to be restored,
+    so code reached through frames or ``gc`` can switch them on; when grading, none is kept.
     """
     without = tuple(without)
     for routine in without:
@@ -183,33 +188,51 @@ def _check_helpers():
     ]
 
 
-@contextlib.contextmanager
-def _blocked(routines):
-    """Within this block, each ``(owner, name, routine, message)`` of ``routines`` raises
-    ``PermissionError(message)``: a Python function by its code (every reference to it is
-    blocked), a class's ``__init__`` and any other routine (compiled code: LAPACK's, numpy's)
-    by its name in its class or module."""
-    saved, names = [], []
-    try:
-        for owner, name, fn, message in routines:
-            if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars and not isinstance(owner, type):
-                saved.append((fn, fn.__code__))
-                fn.__code__ = _blocker(fn.__name__, message)
-            elif owner is not None:
-                names.append((owner, name, vars(owner).get(name, _MISSING)))
-                setattr(owner, name, types.FunctionType(_blocker(name, message), {}))
-        yield
-    finally:
-        for fn, code in saved:
-            fn.__code__ = code
-        for owner, name, value in reversed(names):
-            if value is _MISSING:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, value)
+def _block(owner, name, fn, message):
+    """Make the routine raise ``PermissionError(message)``; return what undoes it.
+
+    A Python function is blocked by its code (every reference to it), a class's ``__init__`` and
+    any other routine (compiled code: LAPACK's, numpy's) by its name in its class or module."""
+    blocker = _blocker(name if owner is not None else fn.__name__, message)
+    if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars and not isinstance(owner, type):
+        code, fn.__code__ = fn.__code__, blocker
+        return lambda: setattr(fn, "__code__", code)
+    if owner is None:
+        return lambda: None
+    value = vars(owner).get(name, _MISSING)
+    setattr(owner, name, types.FunctionType(blocker, {}))
+    return lambda: delattr(owner, name) if value is _MISSING else setattr(owner, name, value)
 
 
 _MISSING = object()
+
+
+@contextlib.contextmanager
+def _blocked(routines):
+    """Within this block, each ``(owner, name, routine, message)`` of ``routines`` raises
+    ``PermissionError(message)`` (see :func:`_block`)."""
+    undo = []
+    try:
+        for routine in routines:
+            undo.append(_block(*routine))
+        yield
+    finally:
+        for step in reversed(undo):
+            step()
+
+
+def _routines(without, why=WHY):
+    """``(owner, name, routine, message)`` of the routines ``without``, ``importlib.reload`` and the
+    checks' own helpers: what an answer runs without."""
+    routines = [
+        (*found, f"{r} is switched off here: this exercise asks you to {why}")
+        for r in [*without, "importlib.reload"]
+        if (found := _resolve(r)) is not None
+    ]
+    return routines + [
+        (None, None, f, f"the check's own {f.__name__} is switched off while your function runs: use your own code")
+        for f in _check_helpers()
+    ]
 
 
 def _guarded(answer, without, why=WHY):
@@ -217,15 +240,7 @@ def _guarded(answer, without, why=WHY):
     raise ``PermissionError``, with a message naming the routine and saying ``why``."""
     if not callable(answer):
         return answer
-    routines = [
-        (*found, f"{r} is switched off here: this exercise asks you to {why}")
-        for r in [*without, "importlib.reload"]
-        if (found := _resolve(r)) is not None
-    ]
-    routines += [
-        (None, None, f, f"the check's own {f.__name__} is switched off while your function runs: use your own code")
-        for f in _check_helpers()
-    ]
+    routines = _routines(without, why)
 
     @functools.wraps(answer)
     def call(*args, **kwargs):
@@ -233,6 +248,13 @@ def _guarded(answer, without, why=WHY):
             return answer(*args, **kwargs)
 
     return call
+
+
+def _switch_off(without, why=WHY):
+    """Block the routines ``without`` for good, keeping nothing that could undo it (the grader's
+    process for one exercise, see :mod:`igrlib.coursework._runner`)."""
+    for routine in _routines(without, why):
+        _block(*routine)
 
 
 def _check_modules():
