@@ -69,7 +69,7 @@ def _principal_rate(answer):
             "exp(n h mu) is right, but mu is not the principal logarithm divided by h: "
             "its imaginary part must lie in (-pi/h, pi/h], not be shifted by a multiple of 2 pi i / h"
         )
-    return True, "exp(n h mu) reproduces every gradient-descent step, in every regime, on the principal branch"
+    return True, "exp(n h mu) reproduces every gradient-descent step, in every regime"
 
 
 @register(
