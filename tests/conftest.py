@@ -9,7 +9,7 @@ The website in a browser (tests/_website.py has the rest): ``built_site``, ``ser
 ``browser``, one of each per test module, skipped with the reason where the build or
 Chromium is missing (failing instead with CI=true or IGR_REQUIRE_BROWSER=1).
 
-``private_python``: a virtual environment of the test's own, for files a hostile submission plants.
+``make_venv``: a virtual environment of a test's own (the grader run from an environment under /tmp).
 """
 
 import os
@@ -171,19 +171,25 @@ def make_venv(folder, *path):
     return python, site
 
 
-@pytest.fixture
-def private_python(tmp_path):
-    """A Python environment of the test's own (a venv whose .pth file points at this one's packages
-    and at igrlib): files planted in its site-packages reach no other test running meanwhile.
-    Returns its interpreter and its site-packages."""
-    return make_venv(tmp_path / "venv", pathlib.Path(igr.__file__).parents[1])
-
-
 # --- the grader's tests -------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def sandbox():
+    """Whether bubblewrap's sandbox works here; the grader's tests skip without it (with the
+    reason), unless IGR_REQUIRE_SANDBOX is set (CI), where its absence is a failure."""
+    from igrlib.coursework.grade import sandbox_problem
+
+    problem = sandbox_problem()
+    if problem and os.environ.get("IGR_REQUIRE_SANDBOX"):
+        pytest.fail(f"IGR_REQUIRE_SANDBOX is set but {problem}")
+    if problem:
+        pytest.skip(problem)
+    return True
+
+
 @pytest.fixture
-def chapters(tmp_path):
+def chapters(tmp_path, sandbox):
     """The instructor's chapters for the grader: the demo chapter of tests/test_student.py."""
     import nbformat
     from test_student import demo_notebook

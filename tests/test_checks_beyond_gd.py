@@ -1,5 +1,7 @@
 """The self-checks of chapter 6: solutions pass, plausible wrong answers fail."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -87,7 +89,7 @@ def never_none(x, tol):
 @pytest.mark.parametrize(
     "wrong, hint",
     [
-        (last_term_rule, "the whole tail"),
+        (last_term_rule, "the whole tail|already enough"),
         (one_too_many, "smallest"),
         (never_none, "does not converge"),
         (lambda x, tol: None, "converges"),
@@ -97,4 +99,4 @@ def never_none(x, tol):
 def test_terms_needed_wrong_answers_fail(wrong, hint):
     passed, message = run_check("beyond-terms-needed", wrong)
     assert not passed
-    assert hint in message
+    assert re.search(hint, message), message

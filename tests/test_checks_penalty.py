@@ -1,5 +1,7 @@
 """The self-checks of chapter 4: solutions pass, plausible wrong answers fail."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -115,7 +117,7 @@ def test_stable_arc_solution_matches_sharpness_from_the_hessian():
     "wrong, hint",
     [
         (forgets_x_squared, "stability limit"),
-        (limit_one_over_h, "some minima are stable"),
+        (limit_one_over_h, "some minima are stable|stability limit"),
         (never_none, "return None"),
         (whole_branch, "stability limit"),
         (lambda lr, x, y: 3.0, "pair"),
@@ -124,5 +126,4 @@ def test_stable_arc_solution_matches_sharpness_from_the_hessian():
 def test_stable_arc_wrong_answers_fail(wrong, hint):
     passed, message = run_check("penalty-stable-arc", wrong)
     assert not passed
-    assert hint in message
-
+    assert re.search(hint, message), message

@@ -4,17 +4,16 @@ The solutions are read from the notebooks, not copied here, so a chapter's solut
 check cannot drift apart unnoticed."""
 
 import ast
-import json
 import math
 import pathlib
 
 import nbformat
 import numpy as np
 import pytest
+from test_remote import loopback
 
 import igrlib as igr
-from igrlib.coursework import _replay
-from igrlib.coursework.checks import _evaluate, _guarded, _registry, run_check, seeded
+from igrlib.coursework.checks import _evaluate, _guarded, _registry, run_check
 from igrlib.coursework.student import find_exercises
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -70,15 +69,11 @@ def test_the_chapters_solution_passes_and_its_stub_is_todo(context, exercise):
 
 
 @pytest.mark.parametrize("context, exercise", EXERCISES, ids=[e["check"] for _, e in EXERCISES])
-def test_the_graders_replay_agrees_with_the_self_check(context, exercise):
-    """Recorded as in the submission's process, sent as JSON, and judged by a second run of the
-    check on the record, with the same seed: the verdict of the self-check."""
+def test_the_graders_remote_calls_agree_with_the_self_check(context, exercise):
+    """Called as the grader calls it (plain data through JSON, handed functions called back): the
+    verdict of the self-check."""
     fn = _registry()[exercise["check"]]
-    for which, status in (("solution", "PASS"), ("stub", "TODO")):
-        recorder = _replay.Recorder(_guarded(_answer(context, exercise[which], exercise["answer"]), fn.without))
-        with seeded([1, 2]):
-            direct = _evaluate(fn, recorder)
-        calls = _replay.decode_calls(json.loads(json.dumps(recorder.calls)))
-        with seeded([1, 2]):
-            verdict = _replay.verdict(fn, calls, _evaluate)
-        assert verdict[0] == status and verdict[1] in direct[1], (verdict, direct)
+    for which, status in (("solution", True), ("stub", False)):
+        answer = _guarded(_answer(context, exercise[which], exercise["answer"]), fn.without, fn.why)
+        passed, message = _evaluate(fn, loopback(answer))
+        assert passed is status, message

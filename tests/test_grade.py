@@ -4,7 +4,6 @@ broken or hostile. Every submission here is a small notebook built by the test."
 import csv
 import hashlib
 import json
-import os
 import pathlib
 import time
 
@@ -12,7 +11,7 @@ import nbformat
 import pytest
 from test_student import demo_notebook
 
-from igrlib.coursework.grade import NOTEBOOK, grade, main, one_line, reference_chapters, sandbox_available
+from igrlib.coursework.grade import NOTEBOOK, grade, main, one_line, reference_chapters
 from igrlib.coursework.student import student_edition
 
 TIMEOUT = 1.5  # seconds per cell
@@ -43,7 +42,7 @@ CASES = {
     "exception": ("def square(x):\n    return x / undefined_name", "FAIL", "NameError"),
     "loop": ("def square(x):\n    while True:\n        pass", "TIMEOUT", "did not finish within 1.5 s"),
     "renamed": ("def my_square(x):\n    return x * x", "ERROR", "could not find the answer square"),
-    "interrupt": ("def square(x):\n    raise KeyboardInterrupt", "ERROR", "raised KeyboardInterrupt"),
+    "interrupt": ("def square(x):\n    raise KeyboardInterrupt", "FAIL", "raised KeyboardInterrupt"),
 }
 
 
@@ -57,12 +56,11 @@ def test_verdicts(tmp_path, chapters, case):
     assert rows[0][:2] == ("demo-square", status), rows
     assert message in rows[0].message, rows
     assert rows[0].points == (1 if status == "PASS" else 0) and rows[0].max_points == 1
-    # the cells of the student's own run that went wrong are listed too (the igr.check line, cell 3)
+    # the cells of the student's own run that went wrong are listed too (the igr.check line, cell 3,
+    # does nothing in the sandbox, where the checks are not: it fails only if the answer is missing)
     notes = {
         "syntax": [("ERROR", "cell 2 raised SyntaxError"), ("ERROR", "cell 3 raised NameError")],
         "renamed": [("ERROR", "cell 3 raised NameError")],
-        "interrupt": [("ERROR", "cell 3 raised KeyboardInterrupt")],
-        "loop": [("TIMEOUT", "cell 3 did not finish within 1.5 s")],
     }.get(case, [])
     assert [(r.exercise, r.status) for r in rows[1:]] == [(NOTEBOOK, st) for st, _ in notes], rows
     for row, (_, text) in zip(rows[1:], notes):
@@ -92,7 +90,6 @@ def test_a_cell_that_swallows_interrupts_is_killed_and_the_rest_graded(tmp_path,
     assert time.monotonic() - start < TIMEOUT + 2 + 6
     assert rows[0][:2] == ("demo-square", "PASS"), rows
     assert rows[1][:2] == (NOTEBOOK, "TIMEOUT") and "cell 2 did not finish" in rows[1].message
-    assert "ignored the interrupt" in rows[1].message
 
 
 def test_an_endless_exercise_cell_is_reported_as_a_timeout(tmp_path, chapters):
@@ -109,11 +106,12 @@ def test_the_wall_clock_limit_caps_a_submission(tmp_path, chapters):
     assert (NOTEBOOK, "TIMEOUT") in [r[:2] for r in rows] and rows[0].status != "PASS"
 
 
+@pytest.mark.coursework
 def test_kernel_deaths_are_bounded(tmp_path, chapters):
     cells = ["import os\nos._exit(1)"] * 12
     start = time.monotonic()
     rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, *cells)), chapters=chapters, timeout=TIMEOUT)
-    assert time.monotonic() - start < 15
+    assert time.monotonic() - start < 40  # five starts of the process
     statuses = [r[:2] for r in rows]
     assert statuses.count((NOTEBOOK, "KERNEL DIED")) == 5 and "gave up" in rows[-1].message, rows
 
@@ -142,10 +140,8 @@ PATCHES = {
 def test_patching_the_checks_does_not_change_the_verdict(tmp_path, chapters, patch):
     nb = with_stub("def square(x):\n    return 2 * x", PATCHES[patch])
     rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=TIMEOUT)
-    # patched in the notebook's process, the checks there call the answer differently (or not at
-    # all): the grader's own copy finds the record incomplete; the wrong answer never passes
-    want = {"run_check": "FAIL", "stdout": "FAIL", "registry": "ERROR"}[patch]
-    assert rows[0][:2] == ("demo-square", want), rows
+    # the checks run in the grader's process: patching the notebook's changes nothing
+    assert rows[0][:2] == ("demo-square", "FAIL"), rows
 
 
 def test_a_forged_verdict_line_is_ignored(tmp_path, chapters):
@@ -217,41 +213,25 @@ def test_a_hostile_batch(tmp_path, chapters, monkeypatch, capsys):
     out_csv = tmp_path / "grades.csv"
     victim = write(tmp_path, "demo.ipynb", with_stub(SOLVED))
     victim_bytes = victim.read_bytes()
-    pidfile = tmp_path / "pid"
     spoof = 'raise ValueError("x\\n\\nstolen.ipynb: 1/1 exercises pass\\ndemo-square  PASS")'
-    tamper = (
-        f"open({str(victim)!r}, 'w').write('{{}}')\n"
-        "open('planted.txt', 'w').write('hi')\n"
+    tamper = [
+        f"open({str(victim)!r}, 'w').write('{{}}')",
+        "open('planted.txt', 'w').write('hi')\nopen('/tmp/planted.txt', 'w').write('hi')",
         "import subprocess, sys\n"
         'code = \'import time; time.sleep(1.5); open(%r, "w").write("hacked")\' % ' + repr(str(out_csv)) + "\n"
-        "p = subprocess.Popen([sys.executable, '-c', code], start_new_session=True)\n"
-        f"open({str(pidfile)!r}, 'w').write(str(p.pid))"
-    )
+        "p = subprocess.Popen([sys.executable, '-c', code], start_new_session=True)",
+    ]
     monkeypatch.chdir(tmp_path)
-    hostile = write(tmp_path, "=HYPERLINK(1).ipynb", with_stub("def square(x):\n    return 2 * x", spoof, tamper))
-    spy = write(tmp_path, "spy.ipynb", with_stub(SOLVED, "import os\nassert not os.path.exists('planted.txt')"))
+    hostile = write(tmp_path, "=HYPERLINK(1).ipynb", with_stub("def square(x):\n    return 2 * x", spoof, *tamper))
+    look = "import os\nassert not os.path.exists('planted.txt') and not os.path.exists('/tmp/planted.txt')"
+    spy = write(tmp_path, "spy.ipynb", with_stub(SOLVED, look))
     bad = tmp_path / "bad.ipynb"
     bad.write_text("{ this is not json")
     subs = [hostile.name, victim, spy, bad]
-    assert (
-        main(
-            [
-                *map(str, subs),
-                "--csv",
-                str(out_csv),
-                "--chapter",
-                "demo.ipynb",
-                "--timeout",
-                str(TIMEOUT),
-                "--reference",
-                str(tmp_path / "reference"),
-            ]
-        )
-        == 0
-    )
-    pid = int(pidfile.read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)  # the process the submission left behind is gone
+    reference = str(tmp_path / "reference")
+    args = ["--csv", str(out_csv), "--chapter", "demo.ipynb", "--timeout", str(TIMEOUT), "--reference", reference]
+    assert main([*map(str, subs), *args]) == 0
+    time.sleep(2)  # the process left behind would have written by now
     text = out_csv.read_text()
     rows = list(csv.DictReader(text.splitlines()))
     assert list(rows[0]) == ["submission", "exercise", "status", "points", "max_points", "message"]
@@ -262,31 +242,26 @@ def test_a_hostile_batch(tmp_path, chapters, monkeypatch, capsys):
     assert not [line for line in printed if line.startswith("stolen")], printed
     assert (str(spy), "demo-square", "PASS") in by and (str(spy), NOTEBOOK, "ERROR") not in by
     assert (str(bad), NOTEBOOK, "ERROR") in by
-    # the victim was rewritten before it ran: the read-before copy is graded, the change is reported
-    assert (str(victim), "demo-square", "PASS") in by
-    assert any(r["submission"] == str(victim) and "changed while grading" in r["message"] for r in rows)
-    assert victim.read_bytes() != victim_bytes and all(not r["submission"].startswith("=") for r in rows)
+    assert (str(victim), "demo-square", "PASS") in by and victim.read_bytes() == victim_bytes
+    assert not (tmp_path / "planted.txt").exists() and all(not r["submission"].startswith("=") for r in rows)
 
 
-def test_rows_are_written_as_each_submission_is_graded(tmp_path, chapters):
+def test_rows_are_written_as_each_submission_is_graded(tmp_path, chapters, monkeypatch):
+    import igrlib.coursework.grade as grader
+
     out_csv = tmp_path / "grades.csv"
     first = write(tmp_path, "a.ipynb", with_stub(SOLVED))
-    peek = f"import csv\nrows = list(csv.reader(open({str(out_csv)!r})))\nassert len(rows) == 2, rows"
-    second = write(tmp_path, "b.ipynb", with_stub(SOLVED, peek))
-    main(
-        [
-            str(first),
-            str(second),
-            "--csv",
-            str(out_csv),
-            "--chapter",
-            "demo.ipynb",
-            "--timeout",
-            str(TIMEOUT),
-            "--reference",
-            str(tmp_path / "reference"),
-        ]
-    )
+    second = write(tmp_path, "b.ipynb", with_stub(SOLVED))
+    seen = []
+
+    def grade_and_peek(path, **options):
+        seen.append(list(csv.reader(out_csv.open())) if out_csv.exists() else None)
+        return grade(path, **options)
+
+    monkeypatch.setattr(grader, "grade", grade_and_peek)
+    reference = str(tmp_path / "reference")
+    main([str(first), str(second), "--csv", str(out_csv), "--chapter", "demo.ipynb", "--reference", reference])
+    assert seen[0] is None and len(seen[1]) == 2, seen  # the first row was there before the second ran
     statuses = [(r["submission"], r["exercise"], r["status"]) for r in csv.DictReader(out_csv.open())]
     assert statuses == [(str(first), "demo-square", "PASS"), (str(second), "demo-square", "PASS")]
 
@@ -345,8 +320,6 @@ def test_bad_options_name_the_argument(tmp_path, chapters, capsys):
         assert word in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not sandbox_available(), reason="unshare with user namespaces is not available, or the "
-                    "environment lives under /tmp, which the sandbox hides")
 def test_sandbox_has_no_network_and_a_private_tmp(tmp_path, chapters):
     probe_file = pathlib.Path(__file__).resolve().parent / ".sandbox-probe"
     probe = (
@@ -355,9 +328,10 @@ def test_sandbox_has_no_network_and_a_private_tmp(tmp_path, chapters):
         "try:\n    socket.create_connection(('127.0.0.1', 22), timeout=1)\nexcept OSError:\n    pass\n"
         "else:\n    raise AssertionError('network')\n"
         f"try:\n    open({str(probe_file)!r}, 'w')\nexcept OSError:\n    pass\n"
-        "else:\n    raise AssertionError('wrote outside /tmp')"
+        "else:\n    raise AssertionError('wrote outside /tmp')\n"
+        f"assert not os.path.exists({str(tmp_path)!r})  # nor sees the submissions and reports"
     )
-    rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, probe)), chapters=chapters, timeout=5, sandbox=True)
+    rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, probe)), chapters=chapters, timeout=5)
     assert not probe_file.exists()
     assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
 

@@ -4,25 +4,19 @@ notebook made here; every test asserts the behaviour an instructor needs."""
 import json
 import os
 import pathlib
+import time
 
 import nbformat
 import pytest
 from test_grade import SOLVED, TIMEOUT, with_stub, write
 from test_student import demo_notebook
 
-from igrlib.coursework.grade import NOTEBOOK, grade, main, reference_chapters, sandbox_available
+from igrlib.coursework.grade import NOTEBOOK, grade, main, reference_chapters
 from igrlib.coursework.student import student_edition
-
-sandboxed = pytest.mark.skipif(
-    not sandbox_available(),
-    reason="unshare with user namespaces is not available, or the environment lives under /tmp",
-)
-
 
 # ---------------------------------------------------------------- the sandbox
 
 
-@sandboxed
 def test_the_sandbox_cannot_be_remounted_writable(tmp_path, chapters):
     """Root in its own user namespace, the submission once remounted / read-write and wrote
     the files the sandbox promises to protect (other submissions, igrlib, the grades)."""
@@ -43,19 +37,6 @@ def test_the_sandbox_cannot_be_remounted_writable(tmp_path, chapters):
     finally:
         probe_file.unlink(missing_ok=True)
     assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
-
-
-@sandboxed
-def test_the_sandbox_delivers_the_interrupt(tmp_path, chapters):
-    """Under --sandbox the interrupt went to ``unshare``, which does not pass it on: every endless
-    loop was reported as "ignored the interrupt" and cost a restart (five gave up the notebook)."""
-    loops = ["while True:\n    pass"] * 5
-    nb = with_stub("def square(x):\n    while True:\n        pass", *loops)
-    rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=0.3, sandbox=True)
-    assert rows[0][:2] == ("demo-square", "TIMEOUT") and "ignored" not in rows[0].message, rows
-    notes = [r for r in rows if r.exercise == NOTEBOOK]
-    assert [r.status for r in notes] == ["TIMEOUT"] * 6, rows
-    assert not [r for r in notes if "ignored" in r.message or "gave up" in r.message], rows
 
 
 # ---------------------------------------------------------------- points from the reference
@@ -130,63 +111,25 @@ def _running(marker):
     return found
 
 
-@pytest.mark.parametrize("sandbox", [False, pytest.param(True, marks=sandboxed)], ids=["plain", "sandbox"])
-def test_no_daemon_survives_its_submission(tmp_path, chapters, sandbox):
+def test_no_daemon_survives_its_submission(tmp_path, chapters):
     """Double fork through a shell, a new session, SIGHUP ignored: killed before the grade returns."""
     marker = f"61.{os.getpid()}"
     daemon = f"import subprocess\nsubprocess.run('nohup setsid sleep {marker} >/dev/null 2>&1 &', shell=True)"
     path = write(tmp_path, "demo.ipynb", with_stub(SOLVED, daemon))
-    rows = grade(path, chapters=chapters, timeout=5, sandbox=sandbox)
+    rows = grade(path, chapters=chapters, timeout=5)
     assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
+    end = time.monotonic() + 5  # the sandbox's processes are killed with it, and reaped soon after
+    while _running(marker) and time.monotonic() < end:
+        time.sleep(0.1)
     assert _running(marker) == []
 
 
-@sandboxed
 def test_a_sandboxed_submission_cannot_signal_the_grader(tmp_path, chapters):
     attack = "import os, signal\nassert os.getppid() == 0\nos.kill(-1, signal.SIGKILL)"
     rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, attack)), chapters=chapters, timeout=5, sandbox=True)
     assert rows[0][:2] == ("demo-square", "PASS"), rows  # the grader is alive and graded the rest
 
 
-def test_a_timed_out_cell_is_not_run_again_after_a_restart(tmp_path, chapters, monkeypatch):
-    """A cell that answered its interrupt ran again, to its time limit again, after every restart
-    a later cell caused: each restart cost every earlier timeout once more."""
-    import igrlib.coursework.grade as grader
-
-    monkeypatch.setattr(grader, "GRACE", 0.5)  # seconds before a deaf cell is killed
-    counted = "open('runs', 'a').write('x')\nwhile True:\n    pass"
-    deaf = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
-    count = "assert open('runs').read() == 'x', open('runs').read()"
-    nb = with_stub(SOLVED, counted, deaf, count)
-    rows = grade(write(tmp_path, "demo.ipynb", nb), chapters=chapters, timeout=0.5)
-    assert [r[:2] for r in rows] == [("demo-square", "PASS"), (NOTEBOOK, "TIMEOUT"), (NOTEBOOK, "TIMEOUT")], rows
-    assert "cell 2" in rows[1].message and "cell 3" in rows[2].message and "ignored" in rows[2].message
-
-
-@sandboxed
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a file system")
-def test_the_sandbox_protects_a_mount_point_with_a_space(tmp_path, chapters):
-    """``findmnt -r`` writes a space as ``\\x20``: ``mount -o remount`` failed on that name and the
-    file system stayed writable in the sandbox."""
-    import subprocess
-
-    point = pathlib.Path(__file__).resolve().parent / ".sandbox probe mount"
-    point.mkdir(exist_ok=True)
-    try:
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none", str(point)]).returncode:
-            pytest.skip("cannot mount a tmpfs here")
-        target = str(point / "x")
-        attack = f"try:\n    open({target!r}, 'w')\nexcept OSError:\n    pass\nelse:\n    raise AssertionError"
-        path = write(tmp_path, "demo.ipynb", with_stub(SOLVED, attack))
-        rows = grade(path, chapters=chapters, timeout=5, sandbox=True)
-        assert not (point / "x").exists()
-        assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
-    finally:
-        subprocess.run(["umount", str(point)], capture_output=True)
-        point.rmdir()
-
-
-@sandboxed
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a socket in /run")
 def test_the_sandbox_cannot_reach_a_unix_socket_in_run(tmp_path, chapters):
     """A new network namespace has no TCP/IP, but a Unix socket on the host's file systems
@@ -208,18 +151,6 @@ def test_the_sandbox_cannot_reach_a_unix_socket_in_run(tmp_path, chapters):
         server.close()
         path.unlink()
     assert rows[0][:2] == ("demo-square", "PASS") and "cell 2 raised" in rows[1].message, rows
-
-
-@sandboxed
-def test_the_sandbox_has_only_harmless_devices(tmp_path, chapters):
-    """Every file system read-only does not stop writes to a device; run as root (CI, a Gradescope
-    container) the submission opened the host's /dev/console, loop devices and /dev/kvm."""
-    probe = (
-        "import os\nassert sorted(os.listdir('/dev')) == ['fd', 'full', 'null', 'random', 'urandom', 'zero']\n"
-        "os.write(os.open('/dev/null', os.O_WRONLY), b'x')\nassert len(open('/dev/urandom', 'rb').read(8)) == 8"
-    )
-    rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, probe)), chapters=chapters, timeout=5, sandbox=True)
-    assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
 
 
 def test_a_report_file_that_is_a_submission_or_a_chapter_is_refused(tmp_path, chapters, capsys):

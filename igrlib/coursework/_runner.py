@@ -1,18 +1,22 @@
-"""The process that runs one submission for the grader (``python -I -S -B``, see ``grade._command``).
+"""The process that runs one submission for the grader (``python -I -B -m igrlib.coursework._runner``,
+inside the sandbox, see ``grade._command``).
 
-It reads a job (JSON on stdin), runs the student's code cells in order, then, for
-every exercise, runs the check on the answer with a :class:`~igrlib.coursework._replay.Recorder`
-around it, and sends the *record* of the answer's calls (plain data: what the student's
-function returned for the check's inputs), never a verdict: the grader judges the record
-with its own copy of the check (:func:`igrlib.coursework._replay.verdict`). Messages go
-to the grader through a copy of the original stdout, one JSON line each, prefixed with a
-nonce the grader chose; the student's ``print`` and ``sys.stdout`` go to ``/dev/null``.
+It does what the grader asks, one request at a time, each a line of JSON on stdin, and answers
+each with a line of JSON on the original stdout (the student's ``print`` goes to ``/dev/null``):
 
-Job keys: ``nonce``, ``seed`` (ints: the checks' inputs, see
-:func:`igrlib.coursework.checks.seeded`), ``cells`` (list of str), ``skip`` (cell indices
-not to run), ``probes`` (list of ``[check, answer]``), ``done`` (probe indices already
-reported), ``extra`` (source of the instructor's hidden checks, or ``""``),
-``max_message`` (bytes: a larger record is not sent).
+- ``{"op": "cell", "source": ...}``: run a code cell; answer ``{"kind": "cell", "ename", "evalue"}``.
+- ``{"op": "find", "answer": ..., "without": [...], "why": ...}``: find the answer of an exercise
+  (an expression, e.g. ``square``); answer ``{"kind": "missing", "message": ...}``, or fork a copy
+  of this process for the exercise, in which the routines ``without`` are switched off for good
+  (:func:`igrlib.coursework.checks._switch_off`), and which answers ``{"kind": "found"}``.
+- ``{"op": "call", "args", "kwargs"}``: call that answer; answer ``{"kind": "return", "value"}`` or
+  ``{"kind": "raise", "raised"}``. While it runs, a function the check handed over asks the grader
+  with ``{"kind": "callback", "handle", "args", "kwargs"}`` and reads ``{"op": "reply", ...}``.
+- ``{"op": "done"}``: the copy answers ``{"kind": "done"}`` and ends; this process goes on (it
+  says ``{"kind": "died"}`` if the copy died instead).
+
+The check itself never runs here: the grader calls the answer remotely
+(:class:`igrlib.coursework._remote.RemoteAnswer`) and judges what comes back.
 """
 
 import json
@@ -21,82 +25,94 @@ import sys
 
 
 def _main():
-    job = json.loads(sys.stdin.read())
-    channel = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    nonce = job.pop("nonce")
-
-    def send(**message):
-        channel.write(nonce + json.dumps(message) + "\n")
-
+    requests = os.fdopen(os.dup(0), "rb")
+    channel = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):
+    for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    # the builtins the site module adds (help, exit, quit, copyright...), without the rest of
-    # what it does: it processes no .pth file when imported under -S
+    sys.stdout = sys.stderr = open(os.devnull, "w")
+    # the builtins the site module adds (help, exit...), which -S would leave out
     import site
 
     site.setquit(), site.setcopyright(), site.sethelper()
 
-    from igrlib.coursework import _replay, checks
-
-    hidden = {}
-    if job.get("extra"):
-        exec(compile(job["extra"], "<extra checks>", "exec"), {"register": checks._collector(hidden)})
     from IPython.core.inputtransformer2 import TransformerManager
 
-    transform = TransformerManager().transform_cell
+    from igrlib.coursework import _remote
+    from igrlib.coursework.checks import _answer_line, _switch_off
+
+    def send(message):
+        channel.write(_remote.dumps(message))
+        channel.flush()
+
+    def receive():
+        line = requests.readline()
+        if not line:
+            os._exit(0)  # the grader is gone
+        return json.loads(line)
+
+    def stand_in(handle):
+        def call(*args, **kwargs):
+            send(
+                {
+                    "kind": "callback",
+                    "handle": handle,
+                    "args": _remote.encode(list(args)),
+                    "kwargs": _remote.encode(kwargs),
+                }
+            )
+            reply = receive()
+            if "raised" in reply:
+                raise _remote.exception(reply["raised"])
+            return _remote.decode(reply.get("value"), stand_in)
+
+        return call
 
     def get_ipython():
         raise RuntimeError("IPython magics are not available when grading")
 
+    transform = TransformerManager().transform_cell
     namespace = {"__name__": "__main__", "get_ipython": get_ipython}
-    sys.stdout = open(os.devnull, "w")
-    send(kind="ready")
-    for index, source in enumerate(job["cells"]):
-        if index in job["skip"]:
-            continue
-        send(kind="start", cell=index)
-        try:
-            exec(compile(transform(source), f"<cell {index + 1}>", "exec"), namespace)
-        except BaseException as exc:  # noqa: BLE001 -- the student's code may raise anything
-            send(kind="end", cell=index, ename=type(exc).__name__, evalue=str(exc)[:500])
-        else:
-            send(kind="end", cell=index, ename=None, evalue="")
-    for index, (name, answer) in enumerate(job["probes"]):
-        if index in job["done"]:
-            continue
-        send(kind="start", probe=index)
-        try:
-            value = eval(compile(answer, "<answer>", "eval"), namespace)
-        except BaseException as exc:  # noqa: BLE001
-            send(
-                kind="end",
-                probe=index,
-                missing=f"could not find the answer {answer}: {type(exc).__name__}: {exc}"[:500],
-            )
-            continue
-        try:  # the student's code may have broken anything here; the grader judges what comes back
-            check = name.removeprefix("hidden:")
-            public = checks._registry().get(check)
-            fn = hidden.get(check) if name != check else public
-            # a hidden check runs the answer with the routines its exercise switches off, as the public one
-            without, why = getattr(public, "without", ()), getattr(public, "why", checks.WHY)
-            answer = checks._guarded(value, without, why) if callable(value) else _NotCallable(value)
-            recorder = _replay.Recorder(answer)
-            with checks.seeded([*job["seed"], index]):
-                checks._evaluate(fn, recorder)  # its verdict is not sent: the grader makes its own
-            record = json.dumps(recorder.calls)
-        except BaseException as exc:  # noqa: BLE001 -- e.g. KeyboardInterrupt from the grader
-            send(kind="end", probe=index, ename=type(exc).__name__, evalue=str(exc)[:500])
-            continue
-        if len(record) > job["max_message"]:
-            send(kind="end", probe=index, oversized=len(record))
-        else:
-            channel.write(f'{nonce}{{"kind": "end", "probe": {index}, "calls": {record}}}\n')
-    send(kind="finished")
-    channel.flush()
-    os._exit(0)
+    send({"kind": "ready"})
+    while True:
+        request = receive()
+        op = request.get("op")
+        if op == "cell":
+            try:
+                exec(compile(transform(request["source"]), f"<cell {request['index'] + 1}>", "exec"), namespace)
+            except BaseException as exc:  # noqa: BLE001 -- the student's code may raise anything
+                send({"kind": "cell", "ename": type(exc).__name__, "evalue": str(exc)[:500]})
+            else:
+                send({"kind": "cell", "ename": None, "evalue": ""})
+        elif op == "find":
+            try:
+                value = eval(compile(request["answer"], "<answer>", "eval"), namespace)
+            except BaseException as exc:  # noqa: BLE001
+                message = f"could not find the answer {request['answer']}: {type(exc).__name__}: {exc}"
+                send({"kind": "missing", "message": message[:500]})
+                continue
+            pid = os.fork()
+            if pid:  # this process waits while a copy of it answers the exercise's calls, then goes on
+                _, status = os.waitpid(pid, 0)
+                if status != 0:
+                    send({"kind": "died"})
+                continue
+            # the copy: the routines the exercise forbids are off for good, and nothing here could
+            # switch them on again (no original is kept); its state ends with the exercise
+            _switch_off(request["without"], request["why"])
+            answer = value if callable(value) else _NotCallable(value)
+            send({"kind": "found"})
+            while (request := receive()).get("op") == "call":
+                try:
+                    args = _remote.decode(request["args"], stand_in)
+                    result = answer(*args, **_remote.decode(request["kwargs"], stand_in))
+                    reply = {"kind": "return", "value": _remote.encode(result)}
+                except BaseException as exc:  # noqa: BLE001
+                    line = _answer_line(exc) if exc.__traceback__ is not None else None
+                    reply = {"kind": "raise", "raised": _remote.raised(exc, line)}
+                send(reply)
+            send({"kind": "done"})
+            os._exit(0)
 
 
 class _NotCallable:

@@ -6,69 +6,59 @@ notebook of the same file name, or ``--chapter``, or the chapter the student
 edition recorded in the submission's metadata. A notebook of another chapter is
 reported as such, and a missing exercise as ``ERROR``.
 
-Every submission is read and hashed before any is run, and graded from its own
-copy in a private folder. Its code cells run in a separate process (see
-:mod:`igrlib.coursework._runner`), which also runs each check there to *record*
-what the student's function returns for the check's inputs, as plain data. The
-verdict is made here, in the grader's process, by its own copy of the check
-replaying that record (:mod:`igrlib.coursework._replay`): nothing the
-submission's code does can reach it. A cell past ``--timeout`` is
-interrupted; if the interrupt is not answered within a few seconds the process
-group is killed, the cell skipped and the rest re-run, without the cells that
-already ran out of time (at most ``MAX_RESTARTS`` times); ``--wall`` caps a whole submission. Anything the
-submission left running is killed before the next one starts. The files of the
-grader's Python environment are compared before and after each submission
-(:mod:`igrlib.coursework._environment`): one that changed them stops the grading
-there. Each submission's rows are written to the CSV as soon as it is graded;
-the files are re-hashed at the end.
+Every submission is read before any is run. Its code cells run in a process of its own
+(:mod:`igrlib.coursework._runner`), inside a bubblewrap sandbox (``bwrap``): no network, its
+own process table and System V IPC, no capabilities, a private ``/tmp`` of 256 MiB, and nothing
+of the file system but Python's installation, the environment's packages and igrlib, read-only
+(not igrlib's checks, nor the reference chapters, the other submissions or the reports). The
+checks run here, in the grader's process: each calls the student's function remotely, one call
+at a time, sending the check's inputs and receiving only what the function returned
+(:mod:`igrlib.coursework._remote`), in a copy of the process made for that exercise alone, where
+the routines the exercise forbids are switched off for good. A cell or check past ``--timeout``
+kills the process; the notebook is then run again without that cell (at most ``MAX_RESTARTS``
+times), and ``--wall`` caps a whole submission. Killing the sandbox ends every process the submission started.
+``--no-sandbox`` runs trusted submissions without it. Reports are written to a new file
+that replaces the old one (never through a link).
 
 Statuses, one row per exercise: ``PASS``, ``FAIL``, ``TODO`` (the stub still
 raises ``NotImplementedError``), ``ERROR`` (no answer, or the check could not
 run), ``TIMEOUT``, ``KERNEL DIED``. Rows about the notebook as a whole have the
 exercise ``(notebook)`` and no points.
-
-The trust boundary is described on the instructors' page: use ``--sandbox``
-(no network, no capabilities, every file system read-only but a private ``/tmp``,
-an empty ``/run``, a ``/dev`` of five harmless devices, its own process table) or a
-throwaway environment.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
-import contextlib
 import csv
 import functools
-import hashlib
+import io
 import json
 import math
 import os
 import pathlib
-import secrets
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import NamedTuple
 
-from . import _environment, _replay, checks
+from . import _remote, checks
 from .student import find_checks, find_exercises
 
-__all__ = ["Row", "grade", "main"]
+__all__ = ["Row", "grade", "main", "sandbox_problem"]
 
-DEFAULT_TIMEOUT = 60  # seconds per cell
+DEFAULT_TIMEOUT = 60  # seconds per cell, and per exercise's check
 DEFAULT_WALL = 600  # seconds per submission
-GRACE = 2.0  # seconds an interrupted cell has to stop before its process is killed
+STARTUP = 30  # seconds the process has to start (imports), on top of --timeout
 MAX_RESTARTS = 4  # process deaths per submission before the rest is given up
 NOTEBOOK = "(notebook)"
 MEMORY_LIMIT = 4 * 2**30  # bytes of address space for a submission's process
-FILE_LIMIT = 256 * 2**20  # bytes of any file it writes
-MAX_MESSAGE = 16 * 2**20  # bytes of one message from it (the record of one exercise's answer)
+FILE_LIMIT = 256 * 2**20  # bytes of any file it writes, and of its /tmp in the sandbox
+MAX_MESSAGE = 16 * 2**20  # bytes of one message from it (what the answer returned)
 MAX_SUBMISSION = 100 * 2**20  # bytes of a submitted notebook; a larger one is not read
 
 
@@ -180,7 +170,63 @@ def _chapter_of(nb, path, chapters, chapter):
     return name, []
 
 
-# --------------------------------------------------------------------------- running
+# --------------------------------------------------------------------------- the sandbox
+
+
+@functools.cache
+def _visible():
+    """The folders the sandbox shows, read-only: Python's installation, the folders a fresh
+    ``python -I`` imports from, and igrlib's own folder (not the rest of an editable install's
+    project, where the book and its solutions are)."""
+    code = "import json, sys; print(json.dumps(sys.path))"
+    probe = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
+    igrlib_dir = os.path.realpath(pathlib.Path(__file__).parents[1])
+    folders = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, os.path.dirname(sys.executable))}
+    folders.add(os.path.dirname(os.path.realpath(sys.executable)))
+    folders.update(os.path.realpath(p) for p in json.loads(probe.stdout) if p and os.path.exists(p))
+    folders.discard(os.path.dirname(igrlib_dir))
+    folders.add(igrlib_dir)
+    folders = sorted(f for f in folders if not f.startswith(("/usr/", "/proc/")))
+    return [f for f in folders if not any(f.startswith(os.path.join(g, "")) for g in folders)]
+
+
+def _font_caches():
+    """matplotlib's font cache files (building one takes seconds in every submission)."""
+    try:
+        from matplotlib import get_cachedir
+    except ImportError:
+        return []
+    return sorted(pathlib.Path(get_cachedir()).glob("fontlist*.json"))
+
+
+def _sandbox(command):
+    """``command`` inside bubblewrap (see the module's docstring)."""
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(FILE_LIMIT), "--tmpfs", "/tmp"]
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache", "/etc/localtime"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.exists(top):
+            args += ["--ro-bind", top, top]
+    for folder in _visible():  # after the /tmp of its own: an environment may live in the real /tmp
+        args += ["--ro-bind", folder, folder]
+    # the checks' code stays with the grader: only their package's __init__ is needed here
+    hidden = os.path.dirname(checks.__file__)
+    args += ["--tmpfs", hidden, "--ro-bind", checks.__file__, checks.__file__, "--remount-ro", hidden]
+    for cache in _font_caches():
+        args += ["--ro-bind", str(cache), f"/tmp/work/.mpl/{cache.name}"]
+    return [*args, "--dir", "/tmp/work", "--chdir", "/tmp/work", *command]
+
+
+@functools.cache
+def sandbox_problem():
+    """Why the sandbox cannot run here (no ``bwrap``, or it fails), or None (asked once)."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed; on Debian: apt-get install bubblewrap"
+    probe = subprocess.run(_sandbox([sys.executable, "-I", "-c", "import igrlib"]), capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"bwrap cannot start the sandbox here: {one_line(probe.stderr.strip() or probe.returncode, 200)}"
+    return None
 
 
 def _limits():
@@ -191,105 +237,25 @@ def _limits():
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def hidden_by_sandbox():
-    """What the sandbox would hide that the grading process needs: Python or igrlib inside /tmp or /run.
-
-    The sandbox mounts empty file systems on /tmp and /run, so an environment installed there (a
-    clone of the repository in /tmp, say) cannot run in it.
-    """
-    hidden = [os.path.join(os.path.realpath(d), "") for d in ("/tmp", "/run", "/var/run")]
-    needed = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
-    return sorted(p for p in needed if os.path.join(os.path.realpath(p), "").startswith(tuple(hidden)))
+# --------------------------------------------------------------------------- the submission's process
 
 
-_DROP_CAPABILITIES = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
+class _Kernel:
+    """The process running one submission: ``send`` a request, ``receive`` a message (a dict), or
+    :class:`~igrlib.coursework._remote.Lost` past the deadline, at its death, or for nonsense."""
 
-
-def sandbox_available():
-    """Whether ``--sandbox`` works here (unprivileged user, network, pid and mount namespaces, and
-    ``setpriv`` to drop capabilities)."""
-    if shutil.which("unshare") is None or shutil.which("setpriv") is None or hidden_by_sandbox():
-        return False
-    probe = subprocess.run(
-        ["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", *_DROP_CAPABILITIES, "true"], capture_output=True
-    )
-    return probe.returncode == 0
-
-
-# Starts the runner on the import path given after igrlib's folder (see _environment.import_path),
-# loading igrlib from that folder (the project of an editable install is not on the path).
-_BOOT = (
-    "import sys; home = sys.argv[1]; sys.path[:] = sys.argv[2:]; del sys.argv[1:]; "
-    "import importlib.util, os, runpy; "
-    "spec = importlib.util.spec_from_file_location("
-    "'igrlib', os.path.join(home, '__init__.py'), submodule_search_locations=[home]); "
-    "sys.modules['igrlib'] = module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
-    "runpy.run_module('igrlib.coursework._runner', run_name='__main__', alter_sys=True)"
-)
-
-
-def _command(sandbox):
-    # -I: no PYTHON* variables, user site-packages or current folder; -S: no site module, so no
-    # .pth file or sitecustomize runs (an earlier submission may have planted one); -B: no bytecode
-    # written into the environment (the grader compares it before and after each submission)
-    runner = [sys.executable, "-I", "-S", "-B", "-c", _BOOT, _environment.igrlib_dir(), *_environment.import_path()]
-    if not sandbox:
-        return runner
-    # new user, network, pid and mount namespaces: no network, only its own processes in /proc
-    # (all killed with it), every file system read-only but an empty private /tmp, its working folder,
-    # an empty /run and a /dev of five harmless devices; then every capability is dropped, or the
-    # submission (root in its namespace) could remount the file systems read-write
-    script = (
-        # one mount point a line, unescaped (-r would write a space as \x20, a name mount cannot find)
-        'findmnt -ln -o TARGET | while IFS= read -r m; do mount -n -o remount,bind,ro "$m" 2>/dev/null; done; '
-        # Unix sockets are reached by path whatever the mount's flags (/run/docker.sock, D-Bus...):
-        # hide the folders that hold them
-        "for d in /run /var/run; do "
-        "if [ -d $d ] && [ ! -L $d ]; then mount -n -t tmpfs -o size=1m,ro none $d || exit; fi; done; "
-        "mount -n -t tmpfs -o size=256m none /tmp && "
-        # a read-only mount does not stop writes to a device (run as root: the disks, the console):
-        # a /dev with only null, zero, full, random and urandom
-        "mkdir /tmp/dev && mount -n -t tmpfs -o size=64k,mode=755 none /tmp/dev && "
-        "for n in null zero full random urandom; do "
-        "touch /tmp/dev/$n && mount -n --bind /dev/$n /tmp/dev/$n || exit; done && "
-        "ln -s /proc/self/fd /tmp/dev/fd && mount -n --move /tmp/dev /dev && mount -n -o remount,bind,ro /dev && "
-        "rmdir /tmp/dev && mkdir /tmp/work && cd /tmp/work && "
-        "export HOME=/tmp/work TMPDIR=/tmp/work MPLCONFIGDIR=/tmp/work/.mpl && "
-        'exec "$@"'
-    )
-    namespaces = ["unshare", "-r", "-n", "-p", "-f", "-m", "--mount-proc", "--kill-child"]
-    return [*namespaces, "sh", "-c", script, "sh", *_DROP_CAPABILITIES, *runner]
-
-
-@functools.cache
-def _font_cache():
-    """``{file name: content}`` of matplotlib's font cache in the grader's cache folder, read once:
-    before any submission runs (a submission can rewrite that folder, which no snapshot compares)."""
-    try:
-        from matplotlib import get_cachedir
-    except ImportError:
-        return {}
-    return {p.name: p.read_bytes() for p in pathlib.Path(get_cachedir()).glob("fontlist*.json")}
-
-
-def _copy_font_cache(target):
-    """Give the submission its own copy of matplotlib's font cache (building one takes seconds)."""
-    target.mkdir(exist_ok=True)
-    for name, content in _font_cache().items():
-        (target / name).write_bytes(content)
-
-
-class _Run:
-    """One process running a job; ``events`` yields its messages until it ends or goes quiet."""
-
-    def __init__(self, job, workdir, sandbox):
-        workdir = pathlib.Path(workdir)
-        self.nonce = secrets.token_hex(16)
+    def __init__(self, workdir, sandbox):
+        # -I: no PYTHON* variables, user site-packages or current folder; -B: no bytecode written
+        command = [sys.executable, "-I", "-B", "-m", "igrlib.coursework._runner"]
+        home = "/tmp/work" if sandbox else str(workdir)
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OPENBLAS_NUM_THREADS")}
-        env.update(HOME=str(workdir), MPLBACKEND="Agg", TMPDIR=str(workdir), MPLCONFIGDIR=str(workdir / ".mpl"))
-        _copy_font_cache(workdir / ".mpl")
+        env.update(HOME=home, TMPDIR=home, MPLBACKEND="Agg", MPLCONFIGDIR=f"{home}/.mpl")
+        if not sandbox:
+            (workdir / ".mpl").mkdir(exist_ok=True)
+            for cache in _font_caches():
+                shutil.copyfile(cache, workdir / ".mpl" / cache.name)
         self.proc = subprocess.Popen(
-            _command(sandbox),
+            _sandbox(command) if sandbox else command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -298,340 +264,168 @@ class _Run:
             start_new_session=True,
             preexec_fn=_limits,
         )
-        self.buffer, self.scanned = bytearray(), 0
-        self.max_message = job["max_message"] + 1000
-        try:
-            self.proc.stdin.write(json.dumps({**job, "nonce": self.nonce}).encode())
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        self.buffer = bytearray()
+        self.deadline = math.inf  # of what is running now: a stuck write fails at it too
 
-    def next(self, deadline):
-        """The next message, ``None`` at the end of the output, ``"quiet"`` past ``deadline``, or
-        ``"oversized"`` for a line longer than the job's ``max_message``."""
-        prefix = self.nonce.encode()
+    def send(self, message):
+        data = memoryview(_remote.dumps(message))
+        while data:
+            left = self.deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self.proc.stdin], [], left)[1]:
+                raise _remote.Lost("TIMEOUT", "")
+            try:
+                data = data[os.write(self.proc.stdin.fileno(), data) :]
+            except BrokenPipeError:
+                return  # its death is seen when the reply does not come
+            except BlockingIOError:
+                continue
+
+    def receive(self, deadline=None):
+        if deadline is not None:
+            self.deadline = deadline
         while True:
-            newline = self.buffer.find(b"\n", self.scanned)
+            newline = self.buffer.find(b"\n")
             if newline >= 0:
                 line = bytes(self.buffer[:newline])
                 del self.buffer[: newline + 1]
-                self.scanned = 0
-                if line.startswith(prefix):
-                    return _message(line[len(prefix) :])
-                continue
-            self.scanned = len(self.buffer)
-            if len(self.buffer) > self.max_message:
-                return "oversized"
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return "quiet"
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 2**20)
-                if not chunk:
-                    return None
-                self.buffer += chunk
-
-    def interrupt(self):
-        # the whole process group: under --sandbox ``self.proc`` is ``unshare``, which blocks SIGINT
-        # and does not pass it on; the runner is in its group
-        try:
-            os.killpg(self.proc.pid, signal.SIGINT)
-        except ProcessLookupError:
-            pass
+                try:
+                    message = json.loads(line)
+                except Exception:  # not JSON, nested too deeply, a number too long...
+                    message = None
+                if type(message) is not dict:
+                    raise _remote.Lost("ERROR", "the notebook's process sent a malformed message")
+                if message.get("kind") == "died":  # the copy of the process that ran an exercise
+                    raise _remote.Lost("KERNEL DIED", "")
+                return message
+            if len(self.buffer) > MAX_MESSAGE:
+                raise _remote.Lost("ERROR", f"sent the grader more than {MAX_MESSAGE // 2**20} MB at once")
+            left = self.deadline - time.monotonic()
+            if left <= 0 or not select.select([self.proc.stdout], [], [], left)[0]:
+                raise _remote.Lost("TIMEOUT", "")
+            chunk = os.read(self.proc.stdout.fileno(), 2**20)
+            if not chunk:
+                raise _remote.Lost("KERNEL DIED", "")
+            self.buffer += chunk
 
     def kill(self):
+        """End it, and with it (in the sandbox) every process it started."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         self.proc.wait()
+        self.proc.stdin.close()
         self.proc.stdout.close()
 
 
-def _message(line):
-    """A message of the submission's process as a dict with the expected keys and types, or
-    ``{"kind": "malformed"}`` (its code can write on the channel too: nothing here is trusted)."""
-    malformed = {"kind": "malformed"}
-    try:
-        message = json.loads(line)
-    except Exception:  # not JSON, nested too deeply, a number too long...
-        return malformed
-    if type(message) is not dict or message.get("kind") not in ("ready", "start", "end", "finished"):
-        return malformed
-    where = [k for k in ("cell", "probe") if k in message]
-    if message["kind"] in ("start", "end") and (len(where) != 1 or type(message[where[0]]) is not int):
-        return malformed
-    for key in ("ename", "evalue", "missing"):
-        if message.get(key) is not None and type(message[key]) is not str:
-            return malformed
-    if "oversized" in message and type(message["oversized"]) is not int:
-        return malformed
-    return message
+class _Session:
+    """One submission's cells, run in a process that is started again (without the cell that
+    killed it or ran out of time) whenever it is lost, at most ``MAX_RESTARTS`` times."""
 
+    def __init__(self, cells, *, timeout, wall, workdir, sandbox):
+        self.cells, self.timeout, self.workdir, self.sandbox = cells, timeout, workdir, sandbox
+        self.end = time.monotonic() + wall
+        self.wall = wall
+        self.kernel, self.starts = None, 0
+        self.ended = {}  # cell index: (ename or None, evalue), from the first run that reached it
+        self.rows = []  # about the notebook as a whole
+        self.given_up = None  # why no process can be started any more
 
-def _become_subreaper():
-    """Make orphans of the submissions our children, so that :func:`_kill_leftovers` finds them
-    (this process stays a subreaper: orphans of its other descendants become its children too)."""
-    try:
-        import ctypes
+    def _deadline(self, seconds):
+        return min(time.monotonic() + seconds, self.end)
 
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        pass
-
-
-def _parents():
-    """``{pid: parent pid}`` of every process in ``/proc``."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
+    def _start(self):
+        """A process that has run every cell that can run, or None (``given_up`` says why)."""
+        while self.kernel is None and self.given_up is None:
+            if self.starts > MAX_RESTARTS:
+                self.given_up = f"gave up after {MAX_RESTARTS} restarts; the remaining exercises were not run"
+                self.rows.append(Row(NOTEBOOK, "ERROR", 0, 0, self.given_up))
+                break
+            self.starts += 1
+            kernel, index = _Kernel(self.workdir, self.sandbox), None
             try:
-                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            found[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    return found
+                if kernel.receive(self._deadline(STARTUP + self.timeout)).get("kind") != "ready":
+                    raise _remote.Lost("ERROR", "the notebook's process did not start")
+                for index, source in enumerate(self.cells):
+                    if self.ended.get(index, (None,))[0] in ("TIMEOUT", "KERNEL DIED"):
+                        continue  # it would only do so again
+                    kernel.deadline = self._deadline(self.timeout)
+                    kernel.send({"op": "cell", "index": index, "source": source})
+                    reply = kernel.receive()
+                    ename, evalue = reply.get("ename"), reply.get("evalue")
+                    if reply.get("kind") != "cell" or type(ename) not in (str, type(None)) or type(evalue) is not str:
+                        raise _remote.Lost("ERROR", "the notebook's process sent a malformed message")
+                    self.ended.setdefault(index, (ename, evalue))
+                self.kernel = kernel
+            except _remote.Lost as lost:
+                kernel.kill()
+                self._lost(lost, index)
+        return self.kernel
 
-
-def _children():
-    me = os.getpid()
-    return [pid for pid, parent in _parents().items() if parent == me]
-
-
-def _descendants(keep=()):
-    """Every process below this one, but those in ``keep`` and the processes below them."""
-    below = collections.defaultdict(list)
-    for pid, parent in _parents().items():
-        below[parent].append(pid)
-    found, todo = [], [pid for pid in below[os.getpid()] if pid not in keep]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += below[pid]
-    return found
-
-
-def _kill_leftovers(keep=(), limit=30.0):
-    """Kill every process below this one not in ``keep`` (with the subreaper, everything a submission
-    left), however deep: each round stops all of them (a stopped process cannot fork), then kills
-    them, until none is left (or ``limit`` seconds have passed)."""
-    if not os.path.isdir("/proc"):
-        return
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        victims = _descendants(keep)
-        if not victims:
-            return
-        for sig in (signal.SIGSTOP, signal.SIGKILL):
-            for pid in victims:
-                try:
-                    os.kill(pid, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        for pid in _children():
-            if pid not in keep:
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-        time.sleep(0.01)  # the killed processes' children are handed to this one
-
-
-def _execute(cells, probes, *, timeout, wall, workdir, sandbox, extra, seed):
-    """Run the cells and record the probes' answers; return (cell notes, probe outcomes, notebook rows).
-
-    A probe's outcome is ``("RECORD", calls)`` (the answer's results, still to be judged) or a
-    final ``(status, message)``.
-    """
-    cells_ended, verdicts, rows = {}, {}, []
-    skip, done = set(), set()
-    start = time.monotonic()
-    _become_subreaper()
-    keep = set(_children()) if os.path.isdir("/proc") else set()  # the caller's own children stay
-    sizes = {"cell": len(cells), "probe": len(probes)}
-    for _ in range(MAX_RESTARTS + 1):
-        job = {
-            "cells": cells,
-            "skip": sorted(skip),
-            "probes": probes,
-            "done": sorted(done),
-            "extra": extra,
-            "seed": seed,
-            "max_message": MAX_MESSAGE,
-        }
-        run = _Run(job, workdir, sandbox)
-        current, interrupted, finished, oversized = None, False, False, False
-        # The runner says "ready" once, then starts cells and probes in order: a message out of that
-        # order is forged and resets no time limit (forged starts in order can gain at most one
-        # time limit per cell and probe, all within --wall).
-        ready, last = False, ("cell", -1)
-        deadline = time.monotonic() + 30 + timeout  # start-up: imports
-        while True:
-            hard = start + wall
-            message = run.next(min(deadline, hard))
-            if message == "quiet":
-                if time.monotonic() >= hard:
-                    break
-                if current is None or interrupted:
-                    break  # an interrupt not answered in time, or a process that never started
-                run.interrupt()
-                interrupted, deadline = True, time.monotonic() + GRACE
-                continue
-            if message == "oversized":
-                oversized = True
-                break
-            if message is None:
-                break
-            kind = message["kind"]
-            if kind == "finished":
-                finished = True
-                break
-            if kind == "start":
-                what = "cell" if "cell" in message else "probe"
-                index = message[what]
-                if 0 <= index < sizes[what] and _after((what, index), last):
-                    current = last = (what, index)
-                    interrupted, deadline = False, time.monotonic() + timeout
-            elif kind in ("end", "malformed") and current is not None:
-                what, index = current
-                if kind == "end" and message.get(what) != index:
-                    continue  # not the end of what is running: a forged message
-                if what == "cell":
-                    if kind == "end":
-                        cells_ended[index] = (
-                            "TIMEOUT" if interrupted else message.get("ename"),
-                            message.get("evalue", ""),
-                        )
-                    else:
-                        continue
-                else:
-                    verdicts[index] = _probe_outcome(message, interrupted, timeout)
-                    done.add(index)
-                current, deadline = None, time.monotonic() + timeout
-            elif kind == "ready" and not ready and last == ("cell", -1):  # nothing started yet
-                ready, deadline = True, time.monotonic() + timeout
-        run.kill()
-        _kill_leftovers(keep)
-        if finished:
-            return cells_ended, verdicts, rows
-        if time.monotonic() >= start + wall:
-            rows.append(Row(NOTEBOOK, "TIMEOUT", 0, 0, f"the submission ran past its wall-clock limit of {wall:g} s"))
-            return cells_ended, verdicts, rows
-        if current is None:
-            rows.append(Row(NOTEBOOK, "ERROR", 0, 0, "the grading process ended before running any cell"))
-            return cells_ended, verdicts, rows
-        what, index = current
-        if oversized:
-            why = ("ERROR", f"sent the grader a message of more than {MAX_MESSAGE // 2**20} MB; stopped")
-        elif interrupted:
-            why = ("TIMEOUT", "ignored the interrupt")
+    def _lost(self, lost, index):
+        if time.monotonic() >= self.end:
+            self.given_up = f"the submission ran past its wall-clock limit of {self.wall:g} s"
+            self.rows.append(Row(NOTEBOOK, "TIMEOUT", 0, 0, self.given_up))
+        elif index is None:
+            self.given_up = "the grading process ended before running any cell"
+            self.rows.append(Row(NOTEBOOK, "ERROR", 0, 0, self.given_up))
         else:
-            why = ("KERNEL DIED", "")
-        if what == "cell":
-            skip.add(index)
-            cells_ended[index] = why
-        else:
-            done.add(index)
-            if oversized:
-                verdicts[index] = (
-                    "ERROR",
-                    f"the results of your function on the check's inputs exceed {MAX_MESSAGE // 2**20} MB",
-                )
-            elif interrupted:
-                verdicts[index] = (
-                    "TIMEOUT",
-                    f"the check did not finish within {timeout:g} s and ignored the interrupt",
-                )
-            else:
-                verdicts[index] = ("KERNEL DIED", "the process died while checking this exercise")
-        # a cell that ran out of time would only do so again: the restart skips it too
-        skip.update(i for i, (ename, _) in cells_ended.items() if ename == "TIMEOUT")
-    rows.append(
-        Row(NOTEBOOK, "ERROR", 0, 0, f"gave up after {MAX_RESTARTS} restarts; the remaining exercises were not run")
-    )
-    return cells_ended, verdicts, rows
+            self.ended[index] = (lost.status, lost.message)
 
-
-def _after(item, last):
-    """Whether ``(kind, index)`` comes after ``last`` in the runner's order: cells, then probes."""
-    order = {"cell": 0, "probe": 1}
-    return (order[item[0]], item[1]) > (order[last[0]], last[1])
-
-
-def _probe_outcome(message, interrupted, timeout):
-    """What the message ending a probe says: a record to judge, or a final (status, message)."""
-    if interrupted:
-        return "TIMEOUT", f"the check did not finish within {timeout:g} s (an endless loop?)"
-    if message["kind"] == "malformed":
-        return "ERROR", "the notebook's process sent a malformed record of your function's results"
-    if message.get("ename") is not None:
-        return "ERROR", f"the check raised {message['ename']}: {message.get('evalue', '')}"
-    if message.get("missing") is not None:
-        return "ERROR", message["missing"]
-    if message.get("oversized") is not None:
-        return "ERROR", f"the results of your function on the check's inputs exceed {MAX_MESSAGE // 2**20} MB"
-    if "calls" not in message:
-        return "ERROR", "the notebook's process sent no record of your function's results"
-    return "RECORD", message["calls"]
-
-
-class _OutOfTime(BaseException):
-    """Judging a record ran past its limit (a ``BaseException``: no ``except Exception`` of a check stops it)."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds):
-    """Raise :class:`_OutOfTime` in the block after ``seconds`` (main thread only; elsewhere no limit).
-
-    A timer the caller had running is set going again afterwards with the time it had left (at
-    once if that ran out meanwhile), under the caller's handler.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise _OutOfTime
-
-    theirs, start = signal.getitimer(signal.ITIMER_REAL), time.monotonic()
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if theirs[0] > 0:
-            signal.setitimer(signal.ITIMER_REAL, max(theirs[0] - (time.monotonic() - start), 1e-6), theirs[1])
-
-
-def _judge(fn, record, seed, limit):
-    """The grader's verdict on a recorded answer: ``(status, message)``, never an exception.
-
-    The record is the submission's: decoding it and replaying it through the check may take at
-    most ``limit`` seconds (the check's own time limit in the submission's process).
-    """
-    try:
-        with _time_limit(limit):
+    def check(self, fn, answer, without, why):
+        """``(status, message)`` of the check ``fn`` on the answer (an expression) of the notebook."""
+        kernel, outcome = self._start(), None
+        if kernel is None:
+            return "ERROR", f"not checked: {self.given_up}"
+        try:
+            kernel.deadline = self._deadline(self.timeout)
+            kernel.send({"op": "find", "answer": answer, "without": list(without), "why": why})
+            reply = kernel.receive()
+            if reply.get("kind") == "missing":
+                return "ERROR", str(reply.get("message"))
+            if reply.get("kind") != "found":
+                raise _remote.Lost("ERROR", "the notebook's process sent a malformed message")
             try:
-                calls = _replay.decode_calls(record)
-            except Exception as exc:  # a forged or broken record: any error of decoding is the record's fault
-                return (
-                    "ERROR",
-                    f"the record of your function's results is malformed ({type(exc).__name__}: {one_line(exc, 100)})",
-                )
-            with checks.seeded(seed):
-                return _replay.verdict(fn, calls, checks._evaluate)
-    except _OutOfTime:
-        return "ERROR", f"judging the record of your function's results took over {limit:g} s; not graded"
+                outcome = _status(*checks._evaluate(fn, _remote.RemoteAnswer(kernel, kernel.deadline)))
+            except _remote.NotPlainData as exc:
+                outcome = "FAIL", str(exc)
+            kernel.send({"op": "done"})  # the copy of the process that ran this exercise ends
+            if kernel.receive().get("kind") != "done":
+                raise _remote.Lost("ERROR", "the notebook's process sent a malformed message")
+            return outcome
+        except _remote.Lost as lost:
+            kernel.kill()
+            self.kernel = None
+            if time.monotonic() >= self.end:
+                self._lost(lost, None)
+            if outcome is not None:  # judged already: what went wrong after it changes nothing
+                return outcome
+            if lost.status == "TIMEOUT":
+                return "TIMEOUT", f"the check did not finish within {self.timeout:g} s (an endless loop?)"
+            if lost.status == "KERNEL DIED":
+                return "KERNEL DIED", "the process died while checking this exercise"
+            return lost.status, lost.message
+
+    def close(self):
+        if self.kernel is not None:
+            self.kernel.kill()
+
+
+def _status(passed, message):
+    """A check's verdict as a row's ``(status, message)``."""
+    if passed:
+        return "PASS", message
+    if message.startswith("TODO: "):
+        return "TODO", message[len("TODO: ") :]
+    return "FAIL", message
 
 
 # --------------------------------------------------------------------------- grading
 
 
 def grade(
-    path, *, chapters, timeout=DEFAULT_TIMEOUT, wall=DEFAULT_WALL, chapter=None, sandbox=False, extra="", data=None
+    path, *, chapters, timeout=DEFAULT_TIMEOUT, wall=DEFAULT_WALL, chapter=None, sandbox=True, extra="", data=None
 ):
     """Grade one submission against the instructor's chapters.
 
@@ -642,11 +436,11 @@ def grade(
     chapters : dict
         ``{file name: notebook}`` from :func:`reference_chapters`.
     timeout, wall : float
-        Seconds per cell, and for the whole submission.
+        Seconds per cell and per exercise's check, and for the whole submission.
     chapter : str, optional
         The reference chapter's file name; by default the submission's own.
     sandbox : bool
-        Run the code under ``unshare`` (see :func:`sandbox_available`).
+        Run the code inside bubblewrap (see :func:`sandbox_problem`); False only for trusted code.
     extra : str
         Source of hidden checks (``--extra-checks``), registered with ``register(name)``
         under an exercise's check name.
@@ -672,46 +466,43 @@ def grade(
     expected = exercise_list(chapters[name])
     if not expected:
         return [Row(NOTEBOOK, "ERROR", 0, 0, f"the reference chapter {name} has no exercises")]
-    points = {check: p for check, _, p in expected}
     public, hidden = checks._registry(), _hidden_checks(extra)
-    probes = [[check, answer] for check, answer, _ in expected]
-    probes += [["hidden:" + check, answer] for check, answer, _ in expected if check in hidden]
-    seed = [secrets.randbits(63), secrets.randbits(63)]
+    probes = [(check, check, answer, points) for check, answer, points in expected]
+    probes += [("hidden:" + check, check, answer, 1.0) for check, answer, _ in expected if check in hidden]
 
     with tempfile.TemporaryDirectory(prefix="igrlib-grade-") as workdir:
-        os.chmod(workdir, 0o700)
-        (pathlib.Path(workdir) / "submission.ipynb").write_bytes(data)
-        cells_ended, outcomes, nb_rows = _execute(
-            cells, probes, timeout=timeout, wall=wall, workdir=workdir, sandbox=sandbox, extra=extra, seed=seed
-        )
+        session = _Session(cells, timeout=timeout, wall=wall, workdir=pathlib.Path(workdir), sandbox=sandbox)
+        try:
+            outcomes = []
+            for label, check, answer, _ in probes:
+                fn = hidden.get(check) if label.startswith("hidden:") else public.get(check)
+                if fn is None:
+                    outcomes.append(("ERROR", f"no check named {check!r} in this version of igrlib"))
+                    continue
+                # a hidden check runs the answer with the routines its exercise switches off, as the public one
+                without, why = getattr(public.get(check), "without", ()), getattr(public.get(check), "why", checks.WHY)
+                outcomes.append(session.check(fn, answer, without, why))
+        finally:
+            session.close()
 
-    troubled = {i: v for i, v in cells_ended.items() if v[0] not in (None, "NotImplementedError")}
+    troubled = {i: v for i, v in session.ended.items() if v[0] not in (None, "NotImplementedError")}
     rows = []
-    for index, (check, _answer) in enumerate(probes):
-        name = check.removeprefix("hidden:")
-        fn = hidden.get(name) if check.startswith("hidden:") else public.get(name)
-        status, message = outcomes.get(index, ("ERROR", "not checked: the notebook's process stopped before"))
-        if fn is None:
-            status, message = "ERROR", f"no check named {name!r} in this version of igrlib"
-        elif status == "RECORD":
-            status, message = _judge(fn, message, [*seed, index], timeout)
+    for (label, _, _, full), (status, message) in zip(probes, outcomes):
         if status != "PASS" and troubled and "could not find the answer" in message:
             message += "; " + ", ".join(f"cell {i + 1}: {v[0]}" for i, v in sorted(troubled.items()))
-        full = 1.0 if check.startswith("hidden:") else points[name]
-        rows.append(Row(check, status, full if status == "PASS" else 0.0, full, one_line(message)))
+        rows.append(Row(label, status, full if status == "PASS" else 0.0, full, one_line(message)))
     for index, (ename, evalue) in sorted(troubled.items()):
         if ename == "TIMEOUT":
-            text = f"cell {index + 1} did not finish within {timeout:g} s" + (f" ({evalue})" if evalue else "")
-            rows.append(Row(NOTEBOOK, "TIMEOUT", 0, 0, text))
-        elif ename == "ERROR":
-            rows.append(Row(NOTEBOOK, "ERROR", 0, 0, one_line(f"cell {index + 1} {evalue}")))
+            rows.append(Row(NOTEBOOK, "TIMEOUT", 0, 0, f"cell {index + 1} did not finish within {timeout:g} s"))
         elif ename == "KERNEL DIED":
             rows.append(
                 Row(NOTEBOOK, "KERNEL DIED", 0, 0, f"the process died in cell {index + 1}; skipped, the rest re-run")
             )
+        elif ename == "ERROR":
+            rows.append(Row(NOTEBOOK, "ERROR", 0, 0, one_line(f"cell {index + 1}: {evalue}")))
         else:
             rows.append(Row(NOTEBOOK, "ERROR", 0, 0, one_line(f"cell {index + 1} raised {ename}: {evalue}")))
-    return rows + nb_rows
+    return rows + session.rows
 
 
 def _hidden_checks(extra):
@@ -760,6 +551,37 @@ def gradescope_results(results):
 COLUMNS = ["submission", "exercise", "status", "points", "max_points", "message"]
 
 
+def _write(path, text):
+    """Write ``text`` to ``path`` as a new file renamed into place: a link there is replaced, never
+    followed, and a reader never sees half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".grade-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _read(path):
+    """The bytes of a submission, or an exception saying why it is not graded (not a regular file,
+    larger than ``MAX_SUBMISSION``, unreadable)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the grader
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ValueError("not a regular file; not graded")
+            data = fh.read(MAX_SUBMISSION + 1)
+    except OSError as exc:
+        return exc
+    if len(data) > MAX_SUBMISSION:
+        unit, scale = ("MiB", 2**20) if MAX_SUBMISSION >= 2**20 else ("KiB", 2**10)
+        return ValueError(f"larger than {MAX_SUBMISSION / scale:g} {unit}; not graded")
+    return data
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m igrlib.coursework.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", nargs="+", help="submitted .ipynb files")
@@ -771,22 +593,16 @@ def main(argv=None):
     parser.add_argument("--chapter", help="grade every submission as this chapter (a file name in --reference)")
     parser.add_argument("--extra-checks", metavar="FILE", help="hidden checks, run after the public ones")
     parser.add_argument(
-        "--sandbox",
+        "--no-sandbox",
         action="store_true",
-        help="run each submission without network, with a "
-        "private /tmp and process table (needs unshare and user namespaces)",
+        help="for trusted submissions only: run them without bubblewrap (see the instructors' page)",
     )
     args = parser.parse_args(argv)
     for option in ("timeout", "wall"):
         if not getattr(args, option) > 0:
             parser.error(f"--{option} must be positive")
-    if args.sandbox and hidden_by_sandbox():
-        parser.error(
-            f"--sandbox hides /tmp and /run, where this environment lives ({', '.join(hidden_by_sandbox())}); "
-            "install it elsewhere to use the sandbox"
-        )
-    if args.sandbox and not sandbox_available():
-        parser.error("--sandbox: unshare with user namespaces is not available on this machine")
+    if not args.no_sandbox and sandbox_problem():
+        parser.error(f"no sandbox: {sandbox_problem()}. Pass --no-sandbox to grade trusted submissions without it")
     try:
         chapters = reference_chapters(args.reference)
     except ValueError as exc:
@@ -801,8 +617,7 @@ def main(argv=None):
         # on Gradescope the submissions are what the student uploaded: tell the student, in the results
         names = ", ".join(pathlib.Path(s).name for s in args.submissions)
         output = f"Submit exactly one notebook; this submission has {len(args.submissions)}: {names}"
-        results = {"score": 0, "output": one_line(output, 1000), "tests": []}
-        pathlib.Path(args.gradescope).write_text(json.dumps(results, indent=2), encoding="utf-8")
+        _write(args.gradescope, json.dumps({"score": 0, "output": one_line(output, 1000), "tests": []}, indent=2))
         print(f"error: --gradescope takes exactly one submission; wrote {args.gradescope}", file=sys.stderr)
         return 2
     if args.chapter is not None and args.chapter not in chapters:
@@ -815,37 +630,11 @@ def main(argv=None):
         except Exception as exc:  # any error of the instructor's file: unreadable, syntax, import...
             parser.error(f"--extra-checks {args.extra_checks!r}: {type(exc).__name__}: {exc}")
 
-    # read and hash every submission before running any
-    contents = {}
-    for sub in args.submissions:
-        try:
-            with open(sub, "rb") as fh:
-                contents[sub] = fh.read(MAX_SUBMISSION + 1)
-        except OSError as exc:
-            contents[sub] = exc
-        else:
-            if len(contents[sub]) > MAX_SUBMISSION:
-                contents[sub] = ValueError(f"larger than {_size(MAX_SUBMISSION)}; not graded")
-    digests = {s: hashlib.sha256(d).hexdigest() for s, d in contents.items() if isinstance(d, bytes)}
-    outputs = [pathlib.Path(p).resolve() for p in (args.csv, args.gradescope) if p]
-    _become_subreaper()
-
-    def write_csv(rows):
-        if args.csv:
-            with open(args.csv, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh)
-                writer.writerow(COLUMNS)
-                writer.writerows([[_csv_safe(f"{v:g}" if isinstance(v, float) else v) for v in row] for row in rows])
-
+    contents = {sub: _read(sub) for sub in args.submissions}  # every submission read before any runs
     all_rows, last = [], []
-    write_csv(all_rows)
-    _font_cache()  # read before any submission runs
-    environment, tampered = _environment.snapshot(), None
     for sub, data in contents.items():
-        if tampered is not None:
-            rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"not graded: {one_line(tampered)} changed the grader's environment")]
-        elif isinstance(data, Exception):
-            rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"cannot read the file: {data}")]
+        if isinstance(data, Exception):
+            rows = [Row(NOTEBOOK, "ERROR", 0, 0, one_line(f"cannot read the file: {data}"))]
         else:
             try:
                 rows = grade(
@@ -854,21 +643,13 @@ def main(argv=None):
                     timeout=args.timeout,
                     wall=args.wall,
                     chapter=args.chapter,
-                    sandbox=args.sandbox,
+                    sandbox=not args.no_sandbox,
                     extra=extra,
                     data=data,
                 )
             except Exception as exc:  # a case the grader did not foresee must not lose the rest of the batch
-                rows = [Row(NOTEBOOK, "ERROR", 0, 0, f"the grader failed on this file ({type(exc).__name__}: {exc})")]
-            now = _environment.snapshot()
-            changed = _environment.changes(environment, now)
-            if changed:  # a planted .pth or patched module would run in every later submission's process
-                tampered = sub
-                rows.append(Row(NOTEBOOK, "ERROR", 0, 0, one_line(
-                    f"while this submission ran, {len(changed)} files of the grader's Python environment changed "
-                    f"({', '.join(changed[:3])}); grading stops here: reinstall the environment, grade the "
-                    "remaining submissions again, and use --sandbox")))
-            environment = now
+                why = f"the grader failed on this file ({type(exc).__name__}: {exc})"
+                rows = [Row(NOTEBOOK, "ERROR", 0, 0, one_line(why))]
         last = rows
         graded = [r for r in rows if r.exercise != NOTEBOOK]
         score = sum(r.points for r in graded)
@@ -876,47 +657,21 @@ def main(argv=None):
             f"\n{one_line(sub)}: {sum(r.status == 'PASS' for r in graded)}/{len(graded)} exercises pass, "
             f"{score:g}/{sum(r.max_points for r in graded):g} points"
         )
-        print(
-            _table(
-                [
-                    ("exercise", "status", "points", "message"),
-                    *[(r.exercise, r.status, f"{r.points:g}/{r.max_points:g}", r.message) for r in rows],
-                ]
-            )
-        )
+        table = [(r.exercise, r.status, f"{r.points:g}/{r.max_points:g}", r.message) for r in rows]
+        print(_table([("exercise", "status", "points", "message"), *table]))
         all_rows += [(sub, *row) for row in rows]
-        write_csv(all_rows)  # rows of each submission as soon as it is graded
-    changed = [s for s, d in digests.items() if _digest(s) != d]
-    for sub in changed:
-        row = Row(NOTEBOOK, "ERROR", 0, 0, "the submission file changed while grading; its grade is not trusted")
-        all_rows.append((sub, *row))
-        print(f"\n{one_line(sub)}: ERROR {row.message}")
-    write_csv(all_rows)  # once more, after every submission's processes are gone
+        if args.csv:  # rewritten after each submission: an interrupted run keeps every grade so far
+            text = io.StringIO()
+            writer = csv.writer(text)
+            writer.writerow(COLUMNS)
+            writer.writerows([[_csv_safe(f"{v:g}" if isinstance(v, float) else v) for v in row] for row in all_rows])
+            _write(args.csv, text.getvalue())
     if args.gradescope:
-        pathlib.Path(args.gradescope).write_text(json.dumps(gradescope_results(last), indent=2), encoding="utf-8")
-    for path in outputs:
-        print(f"\nwrote {path}")
+        _write(args.gradescope, json.dumps(gradescope_results(last), indent=2))
+    for path in (args.csv, args.gradescope):
+        if path:
+            print(f"\nwrote {pathlib.Path(path).resolve()}")
     return 0
-
-
-def _size(nbytes):
-    """``nbytes`` in KiB, MiB or GiB, whichever reads best."""
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:g} {unit}"
-    return f"{nbytes} bytes"
-
-
-def _digest(path):
-    """SHA-256 of the file at ``path``, read in blocks (it may have grown meanwhile), or None."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(2**20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 if __name__ == "__main__":

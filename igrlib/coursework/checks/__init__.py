@@ -9,9 +9,10 @@ orders, invariants) with what the mathematics requires. It prints one line,
 
 and never reveals the answer. ``[TODO]`` means the stub still raises
 ``NotImplementedError``. The grader (``python -m igrlib.coursework.grade``) runs the same
-checks, but makes the verdict in its own process from a record of what the answer returned
-(:mod:`igrlib.coursework._replay`); checks therefore draw their fresh inputs from
-:func:`fresh_rng`.
+checks in its own process, where the student's code cannot reach them: there ``answer`` calls
+the student's function remotely (:mod:`igrlib.coursework._remote`), with plain data, or
+functions and :class:`~igrlib.Loss` objects the student's code can only call. Checks draw
+their inputs afresh at every run from :func:`fresh_rng`.
 
 Each chapter's checks live in a module of this package and are registered with
 :func:`register`; :func:`check` finds them all.
@@ -83,7 +84,12 @@ def register(name, *, without=(), why=WHY):
     ``"module.function"`` strings (``"igrlib.gradient_flow"``, ``"scipy.integrate.solve_ivp"``).
     While the answer runs they raise ``PermissionError`` saying ``"<routine> is switched off
     here: this exercise asks you to <why>"``, and so does every function of the check modules themselves
-    (their helpers and case tables).
+    (their helpers and case tables). A Python function is switched off by its code (every reference
+    to it), a class by its ``__init__``, any other routine (compiled: LAPACK's) by its name in its
+    module. This stops an answer that calls the routine; it cannot stop one that computes the same
+    with a copy made beforehand, with the module's source compiled again, or with a routine not
+    listed (see the instructors' page). In the self-check the originals are kept to be restored,
+    so code reached through frames or ``gc`` can switch them on; when grading, none is kept.
     """
     without = tuple(without)
     for routine in without:
@@ -159,13 +165,17 @@ def _blocker(name, message):
 
 
 def _resolve(routine):
+    """``(owner, name, routine)``: the routine and where it is found (a class: its ``__init__``)."""
     module, _, attr = routine.rpartition(".")
     try:
-        fn = getattr(importlib.import_module(module), attr)
+        owner = importlib.import_module(module)
+        fn = getattr(owner, attr)
     except (ImportError, AttributeError):
         return None
+    if isinstance(fn, type):
+        return fn, "__init__", fn.__init__  # an ODE solver's class: no instance can be made
     fn = getattr(fn, "_implementation", fn)  # numpy's dispatchers call a Python function
-    return inspect.unwrap(fn)
+    return owner, attr, inspect.unwrap(fn)
 
 
 def _check_helpers():
@@ -178,18 +188,51 @@ def _check_helpers():
     ]
 
 
+def _block(owner, name, fn, message):
+    """Make the routine raise ``PermissionError(message)``; return what undoes it.
+
+    A Python function is blocked by its code (every reference to it), a class's ``__init__`` and
+    any other routine (compiled code: LAPACK's, numpy's) by its name in its class or module."""
+    blocker = _blocker(name if owner is not None else fn.__name__, message)
+    if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars and not isinstance(owner, type):
+        code, fn.__code__ = fn.__code__, blocker
+        return lambda: setattr(fn, "__code__", code)
+    if owner is None:
+        return lambda: None
+    value = vars(owner).get(name, _MISSING)
+    setattr(owner, name, types.FunctionType(blocker, {}))
+    return lambda: delattr(owner, name) if value is _MISSING else setattr(owner, name, value)
+
+
+_MISSING = object()
+
+
 @contextlib.contextmanager
-def _blocked(functions, messages):
-    saved = []
+def _blocked(routines):
+    """Within this block, each ``(owner, name, routine, message)`` of ``routines`` raises
+    ``PermissionError(message)`` (see :func:`_block`)."""
+    undo = []
     try:
-        for fn, message in zip(functions, messages):
-            if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars:
-                saved.append((fn, fn.__code__))
-                fn.__code__ = _blocker(fn.__name__, message)
+        for routine in routines:
+            undo.append(_block(*routine))
         yield
     finally:
-        for fn, code in saved:
-            fn.__code__ = code
+        for step in reversed(undo):
+            step()
+
+
+def _routines(without, why=WHY):
+    """``(owner, name, routine, message)`` of the routines ``without``, ``importlib.reload`` and the
+    checks' own helpers: what an answer runs without."""
+    routines = [
+        (*found, f"{r} is switched off here: this exercise asks you to {why}")
+        for r in [*without, "importlib.reload"]
+        if (found := _resolve(r)) is not None
+    ]
+    return routines + [
+        (None, None, f, f"the check's own {f.__name__} is switched off while your function runs: use your own code")
+        for f in _check_helpers()
+    ]
 
 
 def _guarded(answer, without, why=WHY):
@@ -197,20 +240,21 @@ def _guarded(answer, without, why=WHY):
     raise ``PermissionError``, with a message naming the routine and saying ``why``."""
     if not callable(answer):
         return answer
-    routines = [(_resolve(r), f"{r} is switched off here: this exercise asks you to {why}") for r in without]
-    helpers = [
-        (f, f"the check's own {f.__name__} is switched off while your function runs: use your own code")
-        for f in _check_helpers()
-    ]
-    pairs = [(f, m) for f, m in routines if f is not None] + helpers
-    functions, messages = zip(*pairs) if pairs else ((), ())
+    routines = _routines(without, why)
 
     @functools.wraps(answer)
     def call(*args, **kwargs):
-        with _blocked(functions, messages):
+        with _blocked(routines):
             return answer(*args, **kwargs)
 
     return call
+
+
+def _switch_off(without, why=WHY):
+    """Block the routines ``without`` for good, keeping nothing that could undo it (the grader's
+    process for one exercise, see :mod:`igrlib.coursework._runner`)."""
+    for routine in _routines(without, why):
+        _block(*routine)
 
 
 def _check_modules():
@@ -252,27 +296,9 @@ def _collector(registry):
     return register_into
 
 
-_seeds = []  # while grading: the SeedSequence that fresh_rng draws from
-
-
-@contextlib.contextmanager
-def seeded(seed):
-    """Within this block, :func:`fresh_rng` draws reproducibly from ``seed`` (a tuple of ints).
-
-    The grader runs every check twice, in the submission's process to record the answer's
-    results and in its own to judge them; both must draw the same "fresh" inputs.
-    """
-    _seeds.append(np.random.SeedSequence(list(seed)))
-    try:
-        yield
-    finally:
-        _seeds.pop()
-
-
 def fresh_rng():
-    """A random generator for a check's fresh inputs: new entropy at every self-check, and
-    the same stream in both of the grader's runs (see :func:`seeded`)."""
-    return np.random.default_rng(_seeds[-1].spawn(1)[0] if _seeds else None)
+    """A random generator for a check's inputs, with new entropy at every run."""
+    return np.random.default_rng()
 
 
 def run_check(name, answer):
@@ -287,8 +313,8 @@ def run_check(name, answer):
 def _evaluate(fn, answer):
     """Run the check function ``fn`` on ``answer``; a :class:`CheckResult`, never an exception.
 
-    An exception replayed by the grader (see :mod:`igrlib.coursework._replay`) carries the name
-    and line it had in the student's code.
+    An exception the student's code raised in the grader's sandbox (see
+    :mod:`igrlib.coursework._remote`) carries the name and line it had there.
     """
     try:
         passed, message = fn(answer)

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from ...principal import principal_factor, principal_series
-from . import register
+from . import fresh_rng, register
 
 __all__ = []
 
@@ -31,7 +31,7 @@ __all__ = []
     why="take the principal logarithm yourself, not call igrlib's principal flow",
 )
 def _principal_rate(answer):
-    rng = np.random.default_rng(606)
+    rng = fresh_rng()
     lam = np.concatenate([rng.uniform(-3, -0.1, 2), rng.uniform(0.1, 3, 6), [0.0]])
     lr = 0.6
     x = lr * lam
@@ -63,6 +63,12 @@ def _principal_rate(answer):
                 "exp(n h mu) must equal (1 - h lambda)^n, the gradient-descent factor after n steps; "
                 "check the division by h and the sign of the logarithm"
             )
+    principal = np.log((1 - lr * lam).astype(complex)) / lr
+    if not np.allclose(got, principal, rtol=1e-9, atol=1e-12):
+        return False, (
+            "exp(n h mu) is right, but mu is not the principal logarithm divided by h: "
+            "its imaginary part must lie in (-pi/h, pi/h], not be shifted by a multiple of 2 pi i / h"
+        )
     return True, "exp(n h mu) reproduces every gradient-descent step, in every regime"
 
 
@@ -75,7 +81,7 @@ def _principal_rate(answer):
     why="bound the tail of the series yourself, not evaluate igrlib's partial sums",
 )
 def _terms_needed(answer):
-    rng = np.random.default_rng(6060)
+    rng = fresh_rng()
     cases = [(float(x), tol) for x in rng.uniform(-0.95, 0.95, 4) for tol in (1e-4, 1e-8)] + [(0.97, 1e-6)]
     for x, tol in cases:
         got = answer(x, tol)

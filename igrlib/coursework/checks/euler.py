@@ -82,7 +82,7 @@ def _richardson(answer):
 
 def _steps_cases():
     """Fresh (lam, lr, tol) cases covering monotone, one-step, oscillating and divergent regimes."""
-    rng = np.random.default_rng(20240602)
+    rng = fresh_rng()
     cases = [(4.0, 0.25, 1e-6), (4.0, 0.5, 1e-3), (2.0, 1.5, 1e-3)]  # h*lam = 1, 2 (exactly) and 3
     for lo, hi in [(0.05, 1.0), (1.0, 1.95), (2.05, 4.0)]:
         for _ in range(4):

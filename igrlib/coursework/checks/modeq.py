@@ -14,7 +14,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ...losses import Loss, himmelblau, hvp, quadratic, rosenbrock, two_param
-from . import real_number, register
+from . import fresh_rng, real_number, register
 
 # Step sizes for the one-step (local) error of the modified flow. The local error of a
 # correct second-order field is about (8/3) y^5 h^4 (the next term of the series), between
@@ -54,7 +54,7 @@ def _flow_one_step(field, y0, lr):
 )
 def _(answer):
     """``answer(y, lr)``: the modified right-hand side of Euler's method for y' = y^2, up to lr^2."""
-    rng = np.random.default_rng(3018)
+    rng = fresh_rng()
     ys = rng.uniform(0.4, 0.9, size=3)
     for y in ys:
         got = real_number(answer(float(y), 0.0))
@@ -84,6 +84,23 @@ def _(answer):
             f"the O(h) term is right, but one step of your flow misses the Euler step by O(h^{slope:.1f}), "
             "not O(h^4): check the h^2 term (both f' f' f and f''(f, f) contribute)"
         )
+    # the field itself, at fresh points asked twice in shuffled order: a function of (y, lr) alone
+    # that flows onto Euler's step is, to O(lr^2), y^2 - lr y^3 + (3/2) lr^2 y^4
+    points = [(float(y), float(h)) for y in rng.uniform(0.4, 0.9, size=4) for h in _RICCATI_LRS] * 2
+    order = rng.permutation(len(points))
+    values = {}
+    for k in order:
+        y, h = points[k]
+        got = real_number(answer(y, h))
+        if got is None or not np.isfinite(got):
+            return False, "modified_rhs(y, lr) should return one finite real number (a float)"
+        if values.setdefault((y, h), got) != got:
+            return False, f"modified_rhs({y:.4f}, {h}) returned two different values: it must depend on (y, lr) alone"
+        if not abs(got - (y**2 - h * y**3 + 1.5 * h**2 * y**4)) <= 10 * h**3:
+            return False, (
+                f"at y = {y:.4f}, lr = {h} your field is not the modified field of Euler's method to O(lr^2), "
+                "although a flow of it was close to Euler's step from other starting points"
+            )
     return True, f"one step of your modified flow matches Euler's step to O(h^{slope:.1f}) on fresh starting points"
 
 
@@ -130,7 +147,7 @@ def _at_theta_only(loss, theta):
 @register("modeq-hhg-curl")
 def _(answer):
     """``answer(loss, theta)``: the curl of H H g at theta for a loss of two parameters."""
-    rng = np.random.default_rng(7787)
+    rng = fresh_rng()
     S = rng.normal(size=(2, 2))
     losses = [
         ("a quadratic", quadratic(S @ S.T + np.eye(2))),

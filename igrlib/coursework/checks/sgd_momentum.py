@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ...losses import himmelblau, hvp, least_squares, two_param
-from . import real_array, real_number, register
+from . import fresh_rng, real_array, real_number, register
 
 __all__ = []
 
 
 def _flood_losses():
-    rng = np.random.default_rng(707)
+    rng = fresh_rng()
     x, y = rng.uniform(0.6, 1.5), rng.uniform(0.5, 1.5)
     return [(two_param(x, y), np.array([1.3, 0.4])), (himmelblau(), np.array([1.0, 0.5]))]
 
@@ -65,7 +65,7 @@ def _flood_pair(answer):
 
 
 def _sgd_cases():
-    rng = np.random.default_rng(7070)
+    rng = fresh_rng()
     cases = []
     for m, d in [(3, 2), (4, 3)]:
         X = rng.normal(size=(6 * m, d))

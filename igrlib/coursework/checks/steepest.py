@@ -13,7 +13,7 @@ import numpy as np
 
 from ...flow import gradient_flow
 from ...losses import Loss, himmelblau, quadratic, rosenbrock
-from . import real_array, real_number, register
+from . import fresh_rng, real_array, real_number, register
 
 __all__ = []
 
@@ -36,7 +36,7 @@ def _spd(rng, d, lo=0.2, hi=3.0):
 
 def _quadratic_cases():
     """Fresh (description, A, b, theta0, t) cases: diagonal and general A, with and without b."""
-    rng = np.random.default_rng(20240601)
+    rng = fresh_rng()
     cases = []
     for d, diagonal, with_b in [
         (1, True, True),
@@ -63,6 +63,13 @@ def _quadratic_cases():
         "igrlib.principal_flow_quadratic",
         "scipy.integrate.solve_ivp",
         "scipy.integrate.odeint",
+        "scipy.integrate.DOP853",
+        "scipy.integrate.RK45",
+        "scipy.integrate.RK23",
+        "scipy.integrate.Radau",
+        "scipy.integrate.BDF",
+        "scipy.integrate.LSODA",
+        "scipy.integrate.ode",
     ),
     why="write the exact flow of a quadratic from the eigendecomposition of A, not solve the ODE numerically",
 )
@@ -93,7 +100,7 @@ def _quadratic_flow(answer):
 
 def _dissipation_cases():
     """Fresh (description, loss, theta0, T) cases, none of them from the chapter."""
-    rng = np.random.default_rng(20240602)
+    rng = fresh_rng()
     return [
         ("a 3-D quadratic", quadratic(_spd(rng, 3, 0.3, 4.0), rng.normal(size=3)), rng.normal(size=3), 2.0),
         ("Rosenbrock's function with b = 5", rosenbrock(1.0, 5.0), np.array([-1.2, 1.5]), 1.5),
