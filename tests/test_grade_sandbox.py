@@ -108,3 +108,24 @@ def test_the_sandbox_works_with_an_environment_under_tmp(tmp_path, chapters):
     assert done.returncode == 0, done.stderr
     rows = [(r["exercise"], r["status"]) for r in csv.DictReader(out.open())]
     assert rows == [("demo-square", "PASS")], (rows, done.stdout)
+
+
+def test_the_sandbox_shows_the_study_results_read_only_and_not_the_chapters(sandbox):
+    """Chapters 8 and 9 read the committed study results (igrlib.study.DATA_DIR); without them
+    in the sandbox every honest submission of those chapters was an ERROR. The chapters beside
+    them, with their solutions, stay out of reach, and the results cannot be changed."""
+    from igrlib.coursework.grade import _sandbox
+    from igrlib.study import DATA_DIR
+
+    chapter = DATA_DIR.parent / "02_euler.ipynb"
+    code = (
+        "import os, sys\n"
+        f"rows = open({str(DATA_DIR / 'fullbatch.csv')!r}).read().count(chr(10))\n"
+        f"try:\n    open({str(DATA_DIR / 'planted.csv')!r}, 'w')\n    wrote = True\n"
+        "except OSError:\n    wrote = False\n"
+        f"print(rows, wrote, os.path.exists({str(chapter)!r}))"
+    )
+    out = subprocess.run(_sandbox([sys.executable, "-I", "-c", code]), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert chapter.exists() and out.stdout.split() == ["361", "False", "False"], out.stdout
+    assert not (DATA_DIR / "planted.csv").exists()

@@ -190,6 +190,14 @@ def _visible():
     return [f for f in folders if not any(f.startswith(os.path.join(g, "")) for g in folders)]
 
 
+def _results():
+    """The folder of the committed study results (``igrlib.study.DATA_DIR``, ``book/data`` of the
+    source tree or ``igrlib/results`` in an installed package), which chapters read."""
+    from ..study import DATA_DIR
+
+    return os.path.realpath(DATA_DIR)
+
+
 def _font_caches():
     """matplotlib's font cache files (building one takes seconds in every submission)."""
     try:
@@ -208,8 +216,12 @@ def _sandbox(command):
             args += ["--symlink", os.readlink(top), top]
         elif os.path.exists(top):
             args += ["--ro-bind", top, top]
-    for folder in _visible():  # after the /tmp of its own: an environment may live in the real /tmp
+    visible = _visible()
+    for folder in visible:  # after the /tmp of its own: an environment may live in the real /tmp
         args += ["--ro-bind", folder, folder]
+    results = _results()  # the committed study results that chapters 8 and 9 read: data, not solutions
+    if not any(results.startswith(os.path.join(folder, "")) for folder in visible):
+        args += ["--ro-bind", results, results]
     # the checks' code stays with the grader: only their package's __init__ is needed here
     hidden = os.path.dirname(checks.__file__)
     args += ["--tmpfs", hidden, "--ro-bind", checks.__file__, checks.__file__, "--remount-ro", hidden]
