@@ -58,6 +58,7 @@ MAX_RESTARTS = 4  # process deaths per submission before the rest is given up
 NOTEBOOK = "(notebook)"
 MEMORY_LIMIT = 4 * 2**30  # bytes of address space for a submission's process
 FILE_LIMIT = 256 * 2**20  # bytes of any file it writes, and of its /tmp in the sandbox
+SHM_LIMIT = 16 * 2**20  # bytes of its /dev/shm in the sandbox (POSIX shared memory; / and /dev are read-only)
 MAX_MESSAGE = 16 * 2**20  # bytes of one message from it (what the answer returned)
 MAX_SUBMISSION = 100 * 2**20  # bytes of a submitted notebook; a larger one is not read
 
@@ -210,7 +211,8 @@ def _font_caches():
 def _sandbox(command):
     """``command`` inside bubblewrap (see the module's docstring)."""
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(FILE_LIMIT), "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_LIMIT), "--tmpfs", "/dev/shm"]
+    args += ["--remount-ro", "/dev", "--size", str(FILE_LIMIT), "--tmpfs", "/tmp"]
     for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache", "/etc/localtime"):
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
@@ -227,7 +229,8 @@ def _sandbox(command):
     args += ["--tmpfs", hidden, "--ro-bind", checks.__file__, checks.__file__, "--remount-ro", hidden]
     for cache in _font_caches():
         args += ["--ro-bind", str(cache), f"/tmp/work/.mpl/{cache.name}"]
-    return [*args, "--dir", "/tmp/work", "--chdir", "/tmp/work", *command]
+    # bwrap's own root (and /dev above) are memory without a size: read-only, nothing is parked there
+    return [*args, "--dir", "/tmp/work", "--remount-ro", "/", "--chdir", "/tmp/work", *command]
 
 
 @functools.cache

@@ -1,0 +1,132 @@
+"""Fresh attacks on the redesigned grader by an independent reviewer: each test grades a crafted
+notebook in the default (sandboxed) mode. The sandbox's unsized tmpfs is mended; the other four
+attacks are still open and marked ``xfail(strict=True)``: each test fails today, and the mark
+must go when its attack is closed (a strict xfail that passes fails the suite).
+
+- A function the check hands over runs in the grader's process, on inputs the submission chose:
+  ``Loss.d3`` of igrlib's quadratic and least-squares losses returns ``np.zeros`` of the
+  *broadcast* shape of its arguments, so two stacks of K points (K d 16 bytes sent) make the
+  grader build, encode and send K**2 d doubles. The grader has no memory limit: about 2 MB sent
+  (under the 16 MB cap) asks tens of GB of it, and the OOM killer ends the grading of every
+  submission still to come (claim 1 / "cannot change, delay or lose another submission's grade").
+- The sandbox's ``/`` and ``/dev`` are tmpfs mounts of bubblewrap without a size: half the RAM
+  each, writable, next to the 256 MiB ``/tmp``. A submission can park most of the machine's
+  memory there, outside its per-process 4 GiB (claim 2).
+"""
+
+import pytest
+from test_grade_attacks import graded
+
+from igrlib.coursework import grade as grade_module
+from igrlib.coursework.grade import MAX_MESSAGE
+
+pytestmark = [pytest.mark.usefixtures("sandbox"), pytest.mark.coursework]  # seconds each: make coursework
+
+
+@pytest.mark.xfail(strict=True, reason="open: a handed function runs in the grader on inputs the submission shapes")
+def test_a_handed_loss_cannot_make_the_grader_build_a_quadratic_array(tmp_path, monkeypatch):
+    """``loss.d3(t, u, u)`` with t of shape (K, 1, d) and u of shape (1, K, d): the grader builds
+    np.zeros((K, K, d)) and sends it back. K = 1500 sends 72 KB and gets 48 MB of base64 back;
+    K = 20,000 (2 MB sent) would need some 25 GB in the grader's process."""
+    sent = []
+    original = grade_module._Kernel.send
+
+    def spy(self, message):
+        sent.append(len(grade_module._remote.dumps(message)))
+        return original(self, message)
+
+    monkeypatch.setattr(grade_module._Kernel, "send", spy)
+    source = (
+        "def sgd_extra_penalty(losses, theta, lr):\n"
+        "    d = len(theta)\n"
+        "    t, u = np.zeros((1500, 1, d)), np.zeros((1, 1500, d))\n"
+        "    try:\n"
+        "        losses[0].d3(t, u, u)\n"
+        "    except BaseException:\n"
+        "        pass\n"
+        "    return 0.0\n"
+    )
+    graded(tmp_path, "beyond-sgd-extra-penalty", "sgd_extra_penalty", "losses, theta, lr", source, timeout=20)
+    assert max(sent) <= MAX_MESSAGE, f"the grader built and sent {max(sent) / 2**20:.0f} MB for one call of d3"
+
+
+@pytest.mark.coursework
+def test_the_sandbox_has_no_unbounded_tmpfs_outside_tmp(tmp_path):
+    """/dev/shm, /dev and / inside the sandbox accept files far beyond the 256 MiB of /tmp."""
+    source = (
+        "def square(x):\n"
+        "    total = 0\n"
+        "    for where in ('/dev/shm/', '/dev/', '/'):\n"
+        "        for i in range(2):\n"
+        "            try:\n"
+        "                with open(f'{where}fill{i}', 'wb') as f:\n"
+        "                    for _ in range(100):\n"
+        "                        f.write(b'x' * 2**20)\n"
+        "                total += 100\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "    raise ValueError(f'wrote {total} MiB')\n"
+    )
+    rows = graded(tmp_path, "demo-square", "square", "x", source, timeout=30)
+    written = int(rows[0].message.split("wrote ")[1].split(" MiB")[0])
+    assert written <= 256, rows[0].message
+
+
+@pytest.mark.xfail(strict=True, reason="open: steepest-dissipation's fixed cases and rebuildable quadratic")
+def test_the_hidden_loss_value_cannot_be_rebuilt_to_skip_the_integral(tmp_path):
+    """``steepest-dissipation`` hides ``loss.value`` so that the answer integrates |g|^2. But two of
+    its "three fresh problems" are fixed (Rosenbrock b = 5 from (-1.2, 1.5) for T = 1.5, Himmelblau
+    from (0.5, -0.5) for T = 0.3, named in its messages), and the fresh quadratic's value follows
+    from d + 1 gradients: an answer that never integrates anything returns the drop in the loss."""
+    source = (
+        "def dissipated(loss, theta0, T):\n"
+        "    import scipy.linalg\n"
+        "    theta0 = np.asarray(theta0, float)\n"
+        "    if len(theta0) == 2:\n"
+        "        known = igr.rosenbrock(1.0, 5.0) if T == 1.5 else igr.himmelblau()\n"
+        "        end = igr.gradient_flow(known, theta0, [0.0, T])[-1]\n"
+        "        return float(known.value(theta0) - known.value(end))\n"
+        "    d = len(theta0)\n"
+        "    b = -np.asarray(loss.grad(np.zeros(d)))\n"
+        "    A = np.array([np.asarray(loss.grad(e)) + b for e in np.eye(d)]).T\n"
+        "    star = np.linalg.solve(A, b)\n"
+        "    end = star + scipy.linalg.expm(-T * A) @ (theta0 - star)\n"
+        "    value = lambda th: 0.5 * th @ A @ th - b @ th\n"
+        "    return float(value(theta0) - value(end))\n"
+    )
+    rows = graded(tmp_path, "steepest-dissipation", "dissipated", "loss, theta0, T", source, timeout=20)
+    assert rows[0].status != "PASS", rows
+
+
+@pytest.mark.xfail(strict=True, reason="open: the switch-off looks routines up by module name when the exercise starts")
+def test_the_switch_off_cannot_be_sent_to_empty_modules(tmp_path):
+    """The copy for an exercise looks its forbidden routines up by module name
+    (``importlib.import_module``, i.e. ``sys.modules``) only when the exercise starts. A cell that
+    puts empty modules under ``igrlib`` and ``scipy.integrate`` in ``sys.modules`` leaves every
+    routine on the list switched on: the answer calls ``igr.gradient_flow`` itself, by the very
+    reference that is blocked without that cell (no copy of any routine made)."""
+    before = (
+        "import sys, types\n"
+        "for name in ('igrlib', 'scipy.integrate'):\n"
+        "    sys.modules[name] = types.ModuleType(name)\n"
+    )
+    source = "def quadratic_flow(A, b, theta0, t):\n    return igr.gradient_flow(igr.quadratic(A, b), theta0, t)\n"
+    rows = graded(tmp_path, "steepest-quadratic-flow", "quadratic_flow", "A, b, theta0, t", source, before, timeout=20)
+    assert rows[0].status != "PASS", rows
+
+
+@pytest.mark.xfail(strict=True, reason="open: the switch-off follows __wrapped__ and misses replaced solver classes")
+def test_the_switch_off_cannot_be_sent_to_decoys(tmp_path):
+    """The same without touching ``sys.modules``: ``_resolve`` follows ``__wrapped__``
+    (``inspect.unwrap``) and takes ODE classes by their module attribute, so decoys planted in a
+    cell are switched off instead of ``igrlib.gradient_flow``, ``solve_ivp`` and ``DOP853``."""
+    before = (
+        "import scipy.integrate\n"
+        "igr.gradient_flow.__wrapped__ = lambda *a, **k: None\n"
+        "scipy.integrate.solve_ivp.__wrapped__ = lambda *a, **k: None\n"
+        "for cls in ('DOP853', 'RK45', 'RK23', 'Radau', 'BDF', 'LSODA'):\n"
+        "    setattr(scipy.integrate, cls, type(cls, (), {}))\n"
+    )
+    source = "def quadratic_flow(A, b, theta0, t):\n    return igr.gradient_flow(igr.quadratic(A, b), theta0, t)\n"
+    rows = graded(tmp_path, "steepest-quadratic-flow", "quadratic_flow", "A, b, theta0, t", source, before, timeout=20)
+    assert rows[0].status != "PASS", rows
