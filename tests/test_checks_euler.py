@@ -218,6 +218,35 @@ def test_the_extrapolation_is_second_order_where_the_runs_are_first_order():
     assert np.allclose(np.diff(np.log(extrapolated)) / np.diff(np.log(lrs)), 2, atol=0.1)
 
 
+def richardson_int_steps(A, theta0, T, lr):
+    """Also right: the step count truncated with int(), as a student would naturally write it."""
+    n = int(T / lr)
+    return 2 * gd_end(A, theta0, lr / 2, 2 * n) - gd_end(A, theta0, lr, n)
+
+
+def test_int_and_round_step_counts_both_pass_on_many_fresh_draws():
+    """A natural right answer must not fail by chance: T / lr is an exact integer in every drawn case."""
+    from igrlib.coursework.checks import fresh_rng
+    from igrlib.coursework.checks.euler import _richardson_cases
+
+    for _ in range(200):
+        for _A, _theta0, T, lr in _richardson_cases(fresh_rng()):
+            assert T / lr == int(T / lr) == round(T / lr) and 0.4 < T < 2.1
+    for answer in (richardson_int_steps, richardson_loop):
+        for _ in range(30):
+            passed, message = run_check("euler-richardson", answer)
+            assert passed, message
+
+
+def test_int_steps_fail_where_T_over_lr_falls_just_below_an_integer():
+    """The draws matter: on a case like the old ones, int(T / lr) runs one step too few."""
+    T, n = 1.1, 14
+    lr = T / n
+    assert int(T / lr) == n - 1  # 1.1 / (1.1 / 14) falls just below 14
+    A, theta0 = np.diag([1.0, 3.0]), np.array([1.0, 1.0])
+    assert not np.allclose(richardson_int_steps(A, theta0, T, lr), richardson_loop(A, theta0, T, lr), rtol=1e-8)
+
+
 def test_the_step_cases_cover_every_regime():
     from igrlib.coursework.checks.euler import _steps_cases
 

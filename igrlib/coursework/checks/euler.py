@@ -21,14 +21,16 @@ __all__ = []
 
 
 def _richardson_cases(rng):
-    """(A, theta0, T, lr): one fixed case and four fresh ones, symmetric positive definite A of size 2 or 3."""
+    """(A, theta0, T, lr): one fixed case and four fresh ones, SPD A of size 2 or 3, T / lr an exact integer."""
     cases = [(np.diag([1.0, 10.0]), np.array([1.0, 1.0]), 1.0, 0.05)]
     for d in (2, 3, 3, 2):
         Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
         lam = rng.uniform(0.3, 4.0, size=d)
-        T = float(rng.uniform(0.5, 2.0))
-        n = int(rng.integers(8, 40))  # h lam_max = T lam_max / n stays below 1
-        cases.append(((Q * lam) @ Q.T, rng.normal(size=d), T, T / n))
+        n = int(rng.integers(8, 40))
+        # lr a multiple of 2^-10 and T = n lr, both exact, so that T / lr is exactly n: int(T / lr) and
+        # round(T / lr) agree. T lies in about [0.5, 2], so h lam_max = T lam_max / n stays below 1.
+        lr = round(float(rng.uniform(0.5, 2.0)) / n * 1024) / 1024
+        cases.append(((Q * lam) @ Q.T, rng.normal(size=d), n * lr, lr))
     return cases
 
 
