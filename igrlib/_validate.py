@@ -27,6 +27,19 @@ def _floats(x, name):
     return np.array(x, dtype=float)
 
 
+def regression_data(X, y):
+    """``X`` (n, d) and ``y`` (n,) of a regression as finite float arrays, or raise."""
+    X = as_floats(X, "X")
+    y = as_floats(y, "y")
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"X must be 2-D (n >= 1 examples, d >= 1 features), got shape {X.shape}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise ValueError("X and y must be finite")
+    return X, y
+
+
 def as_floats(x, name):
     """Return ``x`` as a new float array of real numbers (strings, booleans refused), or raise."""
     return _floats(x, name)

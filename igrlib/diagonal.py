@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._driver import iterate
-from ._validate import as_floats, as_int, as_lr, check_output_size
+from ._validate import as_floats, as_int, as_lr, check_output_size, regression_data
 from .losses import Loss
 
 __all__ = [
@@ -41,18 +41,6 @@ __all__ = [
     "DiagonalRun",
     "sparse_problem",
 ]
-
-
-def _problem(X, y):
-    X = as_floats(X, "X")
-    y = as_floats(y, "y")
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X must be 2-D (n >= 1 examples, d >= 1 features), got shape {X.shape}")
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-        raise ValueError("X and y must be finite")
-    return X, y
 
 
 def _halves(theta):
@@ -192,7 +180,7 @@ def diagonal_network(X, y):
     >>> float(L.value([1.0, 1.0, 1.0, 0.0])), L.grad([1.0, 1.0, 1.0, 0.0])
     (0.0, array([0., 0., 0., 0.]))
     """
-    X, y = _problem(X, y)
+    X, y = regression_data(X, y)
     n = X.shape[0]
     A = X.T @ X / n
 
@@ -303,7 +291,7 @@ def entropy_interpolator(X, y, alpha, *, max_iter=500):
     >>> round(float(beta[1] / beta[0]), 6)  # beta_i / alpha_i^2 is the same for both coordinates
     10000.0
     """
-    X, y = _problem(X, y)
+    X, y = regression_data(X, y)
     a2 = _scales(alpha, X.shape[1]) ** 2
     max_iter = as_int(max_iter, "max_iter", minimum=1)
     # Continuation: solve first with all scales raised to at least 1 (an easy, nearly quadratic

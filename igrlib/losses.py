@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import as_floats
+from ._validate import as_floats, regression_data
 
 __all__ = [
     "Loss",
@@ -224,14 +224,7 @@ def least_squares(X, y):
     >>> float(L.value([1.0, 1.0])), L.grad([0.0, 0.0])
     (0.0, array([-0.5, -2. ]))
     """
-    X = as_floats(X, "X")
-    y = as_floats(y, "y")
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"X must be 2-D (n >= 1 examples, d >= 1 features), got shape {X.shape}")
-    if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
-    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-        raise ValueError("X and y must be finite")
+    X, y = regression_data(X, y)
     n = X.shape[0]
 
     def value(theta):
