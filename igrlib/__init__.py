@@ -30,6 +30,7 @@ from .momentum import heavy_ball, heavy_ball_flow, heavy_ball_penalty_lr
 from .principal import principal_factor, principal_field, principal_flow_quadratic, principal_series
 from .series import bernoulli_coefficients, exact_modified_matrix, riccati_coefficients
 from .stochastic import sgd, sgd_epoch_mean, sgd_modified_loss
+from .tables import Table
 from .training import Run, train
 
 __version__ = "0.2.0"
@@ -76,6 +77,7 @@ __all__ = [
     "digits",
     "train",
     "Run",
+    "Table",
     "diagonal_network",
     "diagonal_start",
     "product",

@@ -631,43 +631,6 @@ def fmt(ci, digits=2):
     return f"{ci['mean']:+.{digits}f} [{ci['low']:+.{digits}f}, {ci['high']:+.{digits}f}]"
 
 
-class Table:
-    """A small table that a notebook shows as HTML and prints as fixed-width text.
-
-    Parameters
-    ----------
-    columns : list of str
-    rows : list of lists
-        Cells, already formatted as strings (numbers are shown with ``str``).
-    title : str, optional
-    """
-
-    def __init__(self, columns, rows, title=""):
-        self.columns = [str(c) for c in columns]
-        self.rows = [[str(c) for c in row] for row in rows]
-        if any(len(row) != len(self.columns) for row in self.rows):
-            raise ValueError(f"every row must have {len(self.columns)} cells, one per column")
-        self.title = title
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __repr__(self):
-        width = [max(len(c), *(len(r[j]) for r in self.rows)) for j, c in enumerate(self.columns)]
-        line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, width)).rstrip()  # noqa: E731
-        head = [self.title] if self.title else []
-        return "\n".join(head + [line(self.columns)] + [line(r) for r in self.rows])
-
-    def _repr_html_(self):
-        from html import escape
-
-        cap = f"<caption>{escape(self.title)}</caption>" if self.title else ""
-        pad = 'style="padding: 0.15em 0.7em; text-align: right; white-space: nowrap"'
-        head = "".join(f'<th scope="col" {pad}>{escape(c)}</th>' for c in self.columns)
-        body = "".join("<tr>" + "".join(f"<td {pad}>{escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
-        return f'<table class="igr-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
 def main(argv=None):
     lines = "\n".join(f"  {n:10s} {doc}" for n, (_, doc) in STUDIES.items())
     parser = argparse.ArgumentParser(

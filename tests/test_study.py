@@ -255,16 +255,6 @@ def test_gains_of_an_additive_model_are_exact():
     assert list(t) == [0.2] and t[0.2].size == 12
 
 
-def test_table_prints_narrow_and_renders_html():
-    t = study.Table(["h", "gain"], [["0.1", "+0.09 [+0.02, +0.16]"], ["<b>", "x"]], title="gains")
-    text = repr(t)
-    assert text.splitlines()[0] == "gains" and max(map(len, text.splitlines())) <= 80
-    html = t._repr_html_()
-    assert html.count("<tr>") == 3 and "&lt;b&gt;" in html and "<caption>gains</caption>" in html
-    with pytest.raises(ValueError, match="every row"):
-        study.Table(["a", "b"], [["1"]])
-
-
 # -- the confirmatory study ------------------------------------------------------------------------
 
 
