@@ -33,6 +33,9 @@ __all__ = ["slider", "Slider", "render_frames"]
 # to a palette of at most this many colours (line drawings lose nothing visible, and a
 # frame weighs about a fifth of its full-colour PNG).
 FRAME_DPI = 80
+# The still that stands for the slider where neither HTML nor widgets show (the PDF, a plain
+# notebook viewer) is one frame, drawn at the book style's print resolution.
+STILL_DPI = 150
 FRAME_COLORS = 256
 MAX_FRAMES = 41
 
@@ -220,13 +223,14 @@ aria-valuetext="{text}" autocomplete="off" style="flex: 1 1 8em; min-width: 0; m
         return widgets.VBox([control, out])
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        # text/html for the website, the live widget for Jupyter, and the frame of the default
-        # value as image/png for what shows neither (the PDF, a plain notebook viewer).
+        # text/html for the website, the live widget for Jupyter, and the default value's
+        # figure at STILL_DPI as image/png for what shows neither (the PDF, a plain notebook viewer).
         pngs = render_frames(self.draw, self.name, self.values)
+        still = render_frames(self.draw, self.name, [self.value], dpi=STILL_DPI)[0]
         bundle = {
             "text/plain": f"{self.label} slider over {len(self.values)} values: {self.alt}",
             "text/html": self.static_html(pngs),
-            "image/png": base64.b64encode(pngs[self.values.index(self.value)]).decode("ascii"),
+            "image/png": base64.b64encode(still).decode("ascii"),
         }
         try:
             view = self.widget()._repr_mimebundle_()

@@ -2,6 +2,7 @@
 
 import base64
 import re
+import struct
 
 import matplotlib
 import numpy as np
@@ -53,7 +54,10 @@ def test_the_bundle_shows_the_default_frame_where_neither_html_nor_widgets_can()
     s = igr.sliders.slider(draw_gd, "lr", LRS, value=0.1, alt="GD on the two-parameter model")
     bundle = s._repr_mimebundle_()
     frames = igr.sliders.render_frames(draw_gd, "lr", LRS)
-    assert base64.b64decode(bundle["image/png"]) == frames[2]  # the frame of value 0.1, as in the PDF
+    still = igr.sliders.render_frames(draw_gd, "lr", [0.1], dpi=igr.sliders.STILL_DPI)[0]
+    assert base64.b64decode(bundle["image/png"]) == still  # the figure at value 0.1, as in the PDF
+    ratio = igr.sliders.STILL_DPI / igr.sliders.FRAME_DPI
+    assert struct.unpack(">II", still[16:24]) == tuple(round(ratio * n) for n in struct.unpack(">II", frames[2][16:24]))
     assert [base64.b64decode(f) for f in frames_of(bundle["text/html"])["frames"]] == frames
     assert not plt.get_fignums()
 
