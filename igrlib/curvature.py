@@ -127,7 +127,8 @@ def power_iteration(loss, theta, *, iters=50, v0=None, rng=None):
     --------
     >>> import igrlib as igr
     >>> L = igr.quadratic([[3.0, 1.0], [1.0, 3.0]])
-    >>> lam, v = igr.power_iteration(L, [0.0, 0.0], iters=30, rng=np.random.default_rng(0))
+    >>> rng = np.random.default_rng(0)
+    >>> lam, v = igr.power_iteration(L, [0.0, 0.0], iters=30, rng=rng)
     >>> round(float(lam), 8), abs(v).round(6)
     (4.0, array([0.707107, 0.707107]))
     """

@@ -236,8 +236,10 @@ def hyperbolic_entropy(beta, alpha):
     Examples
     --------
     >>> import igrlib as igr
-    >>> round(float(igr.hyperbolic_entropy([0.0, 0.0], 0.1)), 6), round(float(igr.hyperbolic_entropy([1.0], 10.0)), 6)
-    (0.0, 0.005)
+    >>> round(float(igr.hyperbolic_entropy([0.0, 0.0], 0.1)), 6)
+    0.0
+    >>> round(float(igr.hyperbolic_entropy([1.0], 10.0)), 6)
+    0.005
     """
     beta = as_floats(beta, "beta")
     alpha = _scales(alpha, beta.shape[-1] if beta.ndim else 1)
@@ -285,10 +287,11 @@ def entropy_interpolator(X, y, alpha, *, max_iter=500):
     Examples
     --------
     >>> import igrlib as igr
-    >>> igr.entropy_interpolator([[1.0, 1.0]], [2.0], 1e-3).round(6)  # symmetric: equal parts
+    >>> X, y = [[1.0, 1.0]], [2.0]
+    >>> igr.entropy_interpolator(X, y, 1e-3).round(6)  # symmetric: equal parts
     array([1., 1.])
-    >>> beta = igr.entropy_interpolator([[1.0, 1.0]], [2.0], [1e-3, 1e-1])  # the larger scale wins:
-    >>> round(float(beta[1] / beta[0]), 6)  # beta_i / alpha_i^2 is the same for both coordinates
+    >>> beta = igr.entropy_interpolator(X, y, [1e-3, 1e-1])  # the larger scale wins:
+    >>> round(float(beta[1] / beta[0]), 6)  # beta_i / alpha_i^2 equal for both
     10000.0
     """
     X, y = regression_data(X, y)

@@ -65,7 +65,7 @@ def sam_gradient(loss, theta, rho):
     Examples
     --------
     >>> import igrlib as igr
-    >>> L = igr.quadratic([[2.0]])  # g = 2 theta: pushed to theta + 0.1, gradient 2 theta + 0.2
+    >>> L = igr.quadratic([[2.0]])  # g = 2 theta; at theta + 0.1: 2 theta + 0.2
     >>> igr.sam_gradient(L, [1.0], 0.1)
     array([2.2])
     """

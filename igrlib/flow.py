@@ -150,7 +150,8 @@ def modified_field(loss, theta, lr, order=1):
     --------
     >>> import igrlib as igr
     >>> L = igr.quadratic([[2.0]])  # g = 2 theta, H = 2
-    >>> [round(float(igr.modified_field(L, [1.0], 0.1, order=k)[0]), 6) for k in (0, 1, 2)]
+    >>> fields = [igr.modified_field(L, [1.0], 0.1, order=k) for k in (0, 1, 2)]
+    >>> [round(float(f[0]), 6) for f in fields]
     [-2.0, -2.2, -2.226667]
     """
     theta = np.array(theta, dtype=float)
@@ -209,7 +210,8 @@ def modified_flow(loss, theta0, lr, t, order=1):
     >>> import igrlib as igr
     >>> L = igr.quadratic([[1.0]])
     >>> gd_end = igr.gd(L, [1.0], 0.1, 10)[-1, 0]
-    >>> flows = [igr.modified_flow(L, [1.0], 0.1, [0.0, 1.0], order=k)[-1, 0] for k in (0, 1, 2)]
+    >>> flows = [igr.modified_flow(L, [1.0], 0.1, [0.0, 1.0], order=k)[-1, 0]
+    ...          for k in (0, 1, 2)]
     >>> [f"{abs(f - gd_end):.1e}" for f in flows]  # each order gains a power of h
     ['1.9e-02', '1.3e-03', '9.5e-05']
     """

@@ -9,7 +9,8 @@ works offline and from ``file://``.
 
 Chapters then need one cell::
 
-    igr.sliders.slider(draw, "lr", [0.05, 0.1, 0.2], label="learning rate h", alt="GD against the flow")
+    igr.sliders.slider(draw, "lr", [0.05, 0.1, 0.2], label="learning rate h",
+                       alt="GD against the flow")
 
 The website picks the HTML rendering because ``_config.yml`` ranks the widget
 view below HTML for the HTML builder (``nb_mime_priority_overrides``).
@@ -274,7 +275,8 @@ def slider(draw, name, values, *, value=None, label=None, alt, fmt="{:.4g}"):
     --------
     >>> import numpy as np
     >>> import igrlib as igr
-    >>> s = igr.sliders.slider(lambda lr: None, "lr", np.linspace(0.1, 1.0, 10), alt="nothing")
+    >>> values = np.linspace(0.1, 1.0, 10)
+    >>> s = igr.sliders.slider(lambda lr: None, "lr", values, alt="nothing")
     >>> s.labels[:3], s.value
     (['0.1', '0.2', '0.3'], 0.6)
     """

@@ -4,7 +4,8 @@ aligned fixed-width text where HTML does not show (a terminal, the PDF).
 Chapters build them from cells they have already formatted, so that every stored digit is
 one the notebook chose to print::
 
-    igr.Table(["h", "steps"], [[f"{h:.2f}", str(n)] for h, n in zip(lrs, steps)], title="...")
+    rows = [[f"{h:.2f}", str(n)] for h, n in zip(lrs, steps)]
+    igr.Table(["h", "steps"], rows, title="steps to the tolerance")
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class Table:
     Examples
     --------
     >>> from igrlib.tables import Table
-    >>> print(repr(Table(["h", "steps"], [["0.10", "69"], ["0.01", "690"]], title="steps to 1e-3")))
+    >>> rows = [["0.10", "69"], ["0.01", "690"]]
+    >>> print(repr(Table(["h", "steps"], rows, title="steps to 1e-3")))
     steps to 1e-3
        h  steps
     0.10     69

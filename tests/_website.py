@@ -426,6 +426,30 @@ for (const out of document.querySelectorAll(".bd-article .cell_output")) {
 return found;
 """
 
+# Code that scrolls sideways at desktop width: every code block of the article that is not a
+# cell's output (cell inputs, folded ones opened for the measure, and code blocks of the text),
+# each line measured in the block's own font against the room inside its padding.
+CODE_SCROLL_JS = r"""
+const closed = [...document.querySelectorAll(".bd-article details:not([open])")];
+closed.forEach((d) => { d.open = true; });
+const found = [];
+const ctx = document.createElement("canvas").getContext("2d");
+for (const pre of document.querySelectorAll(".bd-article div.highlight pre")) {
+  if (pre.closest(".cell_output") || pre.clientWidth === 0) continue;
+  const style = getComputedStyle(pre);
+  ctx.font = style.font;
+  const room = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  for (const line of pre.textContent.split("\n")) {
+    const width = ctx.measureText(line).width;
+    if (width > room + 1) {
+      found.push({need: Math.ceil(width), room: Math.floor(room), text: line.trim().slice(0, 90)});
+    }
+  }
+}
+closed.forEach((d) => { d.open = false; });
+return found;
+"""
+
 # Every figure on the page (cell outputs and slider frames) cropped to what is drawn (the
 # bounding box of its non-white pixels: a slider's frames keep the margins a static figure's
 # tight box cuts off), as a 16 x 16 grey-level thumbnail (values in [0, 1]) and the aspect

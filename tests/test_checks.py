@@ -41,6 +41,19 @@ def test_pass(registered, capsys):
     assert result and tuple(result) == (True, "adds correctly")
 
 
+def test_a_long_message_is_printed_within_the_column(monkeypatch, capsys):
+    message = "your answer agrees with the reference on every one of the fresh cases " * 3
+    module = types.ModuleType("igrlib.coursework.checks.test_long")
+    module.CHECKS = {"long-message": lambda answer: (True, message)}
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    igr.check("long-message", None)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 3 and max(map(len, lines)) <= checks.PRINT_WIDTH
+    assert lines[0].startswith("[PASS] long-message: your answer")
+    assert all(line.startswith(" " * 7) and not line.startswith(" " * 8) for line in lines[1:])
+    assert " ".join(" ".join(lines).split()) == f"[PASS] long-message: {message.strip()}"
+
+
 def test_fail_prints_the_hint(registered, capsys):
     igr.check(registered, lambda a, b: a - b)
     assert capsys.readouterr().out == f"[FAIL] {NAME}: answer(2, 3) returned -1; read the exercise again\n"

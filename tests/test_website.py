@@ -65,6 +65,7 @@ def visit(driver, server, docname):
     shown = driver.execute_script(site.INSPECT_JS)
     # at desktop width (the window is 1280 px wide)
     output_scroll = driver.execute_script(site.OUTPUT_SCROLL_JS)
+    code_scroll = driver.execute_script(site.CODE_SCROLL_JS)
     figures = driver.execute_script(site.FIGURE_SIGNATURES_JS)
     light_images = driver.execute_script(site.IMAGE_LUMINANCE_JS)
     site.screenshot(driver, shots.with_name(shots.name + "-light.jpg"))
@@ -96,6 +97,7 @@ def visit(driver, server, docname):
         "overflow": overflow,
         "sliders": sliders,
         "output_scroll": output_scroll,
+        "code_scroll": code_scroll,
         "figures": figures,
         "errors": [f"{e['source']}: {e['message']}" for e in console if e["level"] == "SEVERE"],
         "offsite": sorted(set(offsite)),
@@ -169,6 +171,13 @@ def test_no_output_block_scrolls_sideways_at_desktop_width(page):
     columns): results are tables that fit, and other lines are short enough."""
     wide = [f"{o['scrollWidth']} px in {o['clientWidth']} px: {o['text']}" for o in page["output_scroll"]]
     assert not wide, f"{page['docname']}: {len(wide)} output blocks scroll sideways:\n" + "\n".join(wide)
+
+
+def test_no_code_line_scrolls_sideways_at_desktop_width(page):
+    """At 1280 px every line of code (a cell's, folded or not, or a block of the text) fits its
+    box: the chapters keep to 80 characters (book/ruff.toml) and the column shows them."""
+    wide = [f"{c['need']} px in {c['room']} px: {c['text']}" for c in page["code_scroll"]]
+    assert not wide, f"{page['docname']}: {len(wide)} code lines wider than their box:\n" + "\n".join(wide)
 
 
 @pytest.mark.xfail(strict=False, reason="chapters 1-7 show each slider's figure twice, captioned static and "

@@ -29,6 +29,7 @@ import os
 import pkgutil
 import sys
 import sysconfig
+import textwrap
 import traceback
 import types
 
@@ -75,6 +76,8 @@ class CheckResult(tuple):
 
 
 WHY = "do yourself what it does"
+# check() prints its outcome in lines of at most this many characters (longer words stay whole).
+PRINT_WIDTH = 76
 
 
 def register(name, *, without=(), why=WHY):
@@ -330,7 +333,8 @@ def _evaluate(fn, answer):
 
 
 def check(name, answer):
-    """Check an exercise answer and print one line: ``[PASS]``, ``[FAIL]`` or ``[TODO]``.
+    """Check an exercise answer and print the outcome: ``[PASS]``, ``[FAIL]`` or ``[TODO]``, the
+    check's name and its message, wrapped at PRINT_WIDTH characters (the book's column).
 
     Parameters
     ----------
@@ -351,4 +355,5 @@ def check(name, answer):
         status, message = "TODO", message[len("TODO: ") :]
     else:
         status = "FAIL"
-    print(f"[{status}] {name}: {message}")
+    print(textwrap.fill(f"[{status}] {name}: {message}", PRINT_WIDTH, subsequent_indent=" " * 7,
+                        break_long_words=False, break_on_hyphens=False))
