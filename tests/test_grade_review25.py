@@ -70,12 +70,11 @@ def test_the_sandbox_has_no_unbounded_tmpfs_outside_tmp(tmp_path):
     assert written <= 256, rows[0].message
 
 
-@pytest.mark.xfail(strict=True, reason="open: steepest-dissipation's fixed cases and rebuildable quadratic")
 def test_the_hidden_loss_value_cannot_be_rebuilt_to_skip_the_integral(tmp_path):
     """``steepest-dissipation`` hides ``loss.value`` so that the answer integrates |g|^2. But two of
-    its "three fresh problems" are fixed (Rosenbrock b = 5 from (-1.2, 1.5) for T = 1.5, Himmelblau
+    its "three fresh problems" were fixed (Rosenbrock b = 5 from (-1.2, 1.5) for T = 1.5, Himmelblau
     from (0.5, -0.5) for T = 0.3, named in its messages), and the fresh quadratic's value follows
-    from d + 1 gradients: an answer that never integrates anything returns the drop in the loss."""
+    from d + 1 gradients: an answer that never integrated anything returned the drop in the loss."""
     source = (
         "def dissipated(loss, theta0, T):\n"
         "    import scipy.linalg\n"
