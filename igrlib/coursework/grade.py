@@ -234,12 +234,18 @@ def _sandbox(command):
     return [*args, "--dir", "/tmp/work", "--remount-ro", "/", "--chdir", "/tmp/work", *command]
 
 
+def _python():
+    """This interpreter's path without ``..`` (``tests/../.venv/bin/python`` passes through a
+    folder the sandbox does not show), its links kept (a virtual environment's python is one)."""
+    return os.path.abspath(sys.executable)
+
+
 @functools.cache
 def sandbox_problem():
     """Why the sandbox cannot run here (no ``bwrap``, or it fails), or None (asked once)."""
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed; on Debian: apt-get install bubblewrap"
-    probe = subprocess.run(_sandbox([sys.executable, "-I", "-c", "import igrlib"]), capture_output=True, text=True)
+    probe = subprocess.run(_sandbox([_python(), "-I", "-c", "import igrlib"]), capture_output=True, text=True)
     if probe.returncode != 0:
         return f"bwrap cannot start the sandbox here: {one_line(probe.stderr.strip() or probe.returncode, 200)}"
     return None
@@ -262,7 +268,7 @@ class _Kernel:
 
     def __init__(self, workdir, sandbox, routines):
         # -I: no PYTHON* variables, user site-packages or current folder; -B: no bytecode written
-        command = [sys.executable, "-I", "-B", "-m", "igrlib.coursework._runner"]
+        command = [_python(), "-I", "-B", "-m", "igrlib.coursework._runner"]
         home = "/tmp/work" if sandbox else str(workdir)
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OPENBLAS_NUM_THREADS")}
         env.update(HOME=home, TMPDIR=home, MPLBACKEND="Agg", MPLCONFIGDIR=f"{home}/.mpl")
