@@ -83,13 +83,16 @@ def register(name, *, without=(), why=WHY):
     ``without`` names the routines the exercise asks the student to do without, as
     ``"module.function"`` strings (``"igrlib.gradient_flow"``, ``"scipy.integrate.solve_ivp"``).
     While the answer runs they raise ``PermissionError`` saying ``"<routine> is switched off
-    here: this exercise asks you to <why>"``, and so does every function of the check modules themselves
-    (their helpers and case tables). A Python function is switched off by its code (every reference
-    to it), a class by its ``__init__``, any other routine (compiled: LAPACK's) by its name in its
-    module. This stops an answer that calls the routine; it cannot stop one that computes the same
-    with a copy made beforehand, with the module's source compiled again, or with a routine not
-    listed (see the instructors' page). In the self-check the originals are kept to be restored,
-    so code reached through frames or ``gc`` can switch them on; when grading, none is kept.
+    here: this exercise asks you to <why>"``, and so does every function defined at the top level
+    of a check module (its helpers, case tables and checks), where those modules are importable
+    (the self-check, and grading with ``--no-sandbox``). A Python function is switched off by its
+    code (every reference to it), a class by its ``__init__`` (and its bases'), any other routine
+    (compiled: LAPACK's) by its name in its module; when grading, all are looked up before the
+    submission's first cell runs (:func:`_hold`). This stops an answer that calls the routine; it
+    cannot stop one that computes the same with a copy made beforehand, with the module's source
+    compiled again, with a routine not listed, or after changing this module's own functions in
+    its process (see the instructors' page). In the self-check the originals are kept to be
+    restored, so code reached through frames or ``gc`` can switch them on; when grading, none is kept.
     """
     without = tuple(without)
     for routine in without:
