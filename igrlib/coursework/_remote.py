@@ -7,7 +7,8 @@ back what it returned, or the exception it raised. Only plain data crosses (JSON
 strings and lists; numpy arrays saved with ``allow_pickle=False``; never pickle). A function
 the check hands to the answer (a Hessian-vector product, the methods of a :class:`~igrlib.Loss`)
 crosses as a handle: the student's code gets a stand-in that asks the grader to call the real
-one, so a loss whose value the check hides stays hidden. The check's inputs are all the
+one (on arguments of one shape and bounded size, see :func:`_unbounded`), so a loss whose value
+the check hides stays hidden. The check's inputs are all the
 submission ever sees; its expected values, its random state and its code stay here.
 """
 
@@ -277,7 +278,7 @@ def _unbounded(args):
     Each argument is a number or an array of numbers, all of one shape, each of at most
     ``MAX_HANDED`` numbers. The check's functions (a loss's value, gradient, Hessian-vector
     product...) return no more numbers than they are given on such arguments, and so cost the
-    grader no more than the message that asked for them; arguments that broadcast against each
+    grader in proportion to the message that asked for them; arguments that broadcast against each
     other (shapes ``(K, 1, d)`` and ``(1, K, d)``) would make the grader build ``K * K * d``.
     """
     not_numbers = ValueError("the functions the check gives take numbers and arrays of numbers")

@@ -88,7 +88,7 @@ def register(name, *, without=(), why=WHY):
     (the self-check, and grading with ``--no-sandbox``). A Python function is switched off by its
     code (every reference to it), a class by its ``__init__`` (and its bases'), any other routine
     (compiled: LAPACK's) by its name in its module; when grading, all are looked up before the
-    submission's first cell runs (:func:`_hold`). This stops an answer that calls the routine; it
+    submission's first cell runs. This stops an answer that calls the routine; it
     cannot stop one that computes the same with a copy made beforehand, with the module's source
     compiled again, with a routine not listed, or after changing this module's own functions in
     its process (see the instructors' page). In the self-check the originals are kept to be
