@@ -1,5 +1,7 @@
-"""Fresh attacks on the redesigned grader by an independent reviewer: each test grades a crafted
-notebook in the default (sandboxed) mode, and failed on the grader the reviewer attacked.
+"""Fresh attacks on the redesigned grader by an independent reviewer, and two found while closing
+them: each test grades a crafted notebook in the default (sandboxed) mode. All but the last
+failed on the grader the reviewer attacked; the last fails if the process for an exercise keeps
+the routines it held once they are off.
 
 - A function the check hands over runs in the grader's process, on inputs the submission chose:
   ``Loss.d3`` of igrlib's quadratic and least-squares losses returns ``np.zeros`` of the
@@ -12,6 +14,8 @@ notebook in the default (sandboxed) mode, and failed on the grader the reviewer 
   off instead. Now the runner looks them up before any cell runs and keeps the objects.
 - ``steepest-dissipation`` used two fixed losses (named in its messages) and a quadratic whose
   value follows from d + 1 gradients. Now its losses are fresh random sums of waves.
+- A solver class was switched off by an ``__init__`` set on it alone: deleting it exposed the
+  base class's. Now the bases' are switched off too.
 """
 
 import pytest
