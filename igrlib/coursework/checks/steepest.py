@@ -158,4 +158,4 @@ def _dissipation(answer):
                 f"on {what} your integral differs from the drop in the loss by {rel:.1e} (relative). "
                 "Integrate the squared norm of the gradient over the whole interval [0, T], on a fine grid of times."
             )
-    return True, "your integral of |g|^2 equals the drop in the loss on three fresh random losses, to 1e-4"
+    return True, "your integral of |g|^2 equals the drop in the loss on three fresh problems, to 1e-4"
