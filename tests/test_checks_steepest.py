@@ -142,7 +142,37 @@ def test_check_problems_are_not_trivial():
     """The dissipation cases lose a real amount of loss, and the solution is far more accurate than needed."""
     from igrlib.coursework.checks.steepest import DISSIPATION_RTOL, _dissipation_cases
 
-    for _, loss, theta0, T in _dissipation_cases():
-        drop = loss.value(theta0) - loss.value(igr.gradient_flow(loss, theta0, [0.0, T])[-1])
-        assert drop > 0.1
+    for loss, theta0, T, drop in _dissipation_cases():
+        assert drop >= 1.0
+        assert np.isclose(drop, loss.value(theta0) - loss.value(igr.gradient_flow(loss, theta0, [0.0, T])[-1]))
         assert abs(dissipated(loss, theta0, T) - drop) < 1e-3 * DISSIPATION_RTOL * drop
+
+
+def test_the_dissipation_losses_are_fresh_and_not_quadratic():
+    """Fixed losses (Rosenbrock's, Himmelblau's, named in the messages) let an answer that knows them
+    return the drop of their known values; a quadratic's value follows from d + 1 gradients. Each
+    run draws new losses, and an answer that fits a quadratic to the gradients fails."""
+    from igrlib.coursework.checks.steepest import _dissipation_cases
+
+    first, second = _dissipation_cases(), _dissipation_cases()
+    for (loss, theta0, _, _), (other, _, _, _) in zip(first, second):
+        assert not np.allclose(loss.grad(theta0), other.grad(theta0))
+        d = theta0.size
+        b = -loss.grad(np.zeros(d))
+        A = np.array([loss.grad(e) + b for e in np.eye(d)]).T
+        assert not np.allclose(loss.grad(theta0), A @ theta0 - b, atol=1e-3)
+
+    def fits_a_quadratic(loss, theta0, T):
+        from scipy.linalg import expm
+
+        d = len(theta0)
+        b = -np.asarray(loss.grad(np.zeros(d)))
+        A = np.array([np.asarray(loss.grad(e)) + b for e in np.eye(d)]).T
+        A = (A + A.T) / 2
+        star = np.linalg.solve(A, b)
+        end = star + expm(-T * A) @ (theta0 - star)
+        value = lambda th: 0.5 * th @ A @ th - b @ th  # noqa: E731
+        return float(value(theta0) - value(end))
+
+    passed, message = run_check("steepest-dissipation", fits_a_quadratic)
+    assert not passed, message

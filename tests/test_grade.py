@@ -46,6 +46,7 @@ CASES = {
 }
 
 
+@pytest.mark.coursework
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_verdicts(tmp_path, chapters, case):
     source, status, message = CASES[case]
@@ -67,11 +68,13 @@ def test_verdicts(tmp_path, chapters, case):
         assert text in row.message, rows
 
 
+@pytest.mark.coursework
 def test_untouched_stub_is_todo(tmp_path, chapters):
     rows = grade(write(tmp_path, "demo.ipynb", student_edition(demo_notebook())), chapters=chapters, timeout=TIMEOUT)
     assert [r[:2] for r in rows] == [("demo-square", "TODO")]
 
 
+@pytest.mark.coursework
 def test_deleted_exercise_cell_is_an_error(tmp_path, chapters):
     nb = with_stub(SOLVED)
     nb.cells = [c for c in nb.cells if "exercise" not in c.metadata.get("tags", [])]
@@ -92,12 +95,14 @@ def test_a_cell_that_swallows_interrupts_is_killed_and_the_rest_graded(tmp_path,
     assert rows[1][:2] == (NOTEBOOK, "TIMEOUT") and "cell 2 did not finish" in rows[1].message
 
 
+@pytest.mark.coursework
 def test_an_endless_exercise_cell_is_reported_as_a_timeout(tmp_path, chapters):
     rows = grade(write(tmp_path, "demo.ipynb", with_stub("while True:\n    pass")), chapters=chapters, timeout=TIMEOUT)
     assert rows[0][:2] == ("demo-square", "ERROR") and "TIMEOUT" in rows[0].message, rows
     assert any(r[:2] == (NOTEBOOK, "TIMEOUT") for r in rows)
 
 
+@pytest.mark.coursework
 def test_the_wall_clock_limit_caps_a_submission(tmp_path, chapters):
     cells = ["import time\ntime.sleep(1)"] * 5
     start = time.monotonic()
@@ -116,6 +121,7 @@ def test_kernel_deaths_are_bounded(tmp_path, chapters):
     assert statuses.count((NOTEBOOK, "KERNEL DIED")) == 5 and "gave up" in rows[-1].message, rows
 
 
+@pytest.mark.coursework
 def test_one_kernel_death_skips_the_cell(tmp_path, chapters):
     rows = grade(
         write(tmp_path, "demo.ipynb", with_stub(SOLVED, "import os\nos._exit(1)")), chapters=chapters, timeout=TIMEOUT
@@ -136,6 +142,7 @@ PATCHES = {
 }
 
 
+@pytest.mark.coursework
 @pytest.mark.parametrize("patch", sorted(PATCHES))
 def test_patching_the_checks_does_not_change_the_verdict(tmp_path, chapters, patch):
     nb = with_stub("def square(x):\n    return 2 * x", PATCHES[patch])
@@ -144,6 +151,7 @@ def test_patching_the_checks_does_not_change_the_verdict(tmp_path, chapters, pat
     assert rows[0][:2] == ("demo-square", "FAIL"), rows
 
 
+@pytest.mark.coursework
 def test_a_forged_verdict_line_is_ignored(tmp_path, chapters):
     forge = 'import os\nos.write(1, b\'{"kind": "finished"}\\n\')\nprint(\'{"kind": "finished"}\')'
     rows = grade(
@@ -157,6 +165,7 @@ def test_a_forged_verdict_line_is_ignored(tmp_path, chapters):
 # ---------------------------------------------------------------- item 2: the reference decides
 
 
+@pytest.mark.coursework
 def test_the_exercise_list_comes_from_the_reference(tmp_path, chapters):
     nb = with_stub(SOLVED)
     nb.metadata["igrlib"]["checks"] = []  # a student who empties the list
@@ -165,6 +174,7 @@ def test_the_exercise_list_comes_from_the_reference(tmp_path, chapters):
     assert [r[:2] for r in rows] == [("demo-square", "PASS")]
 
 
+@pytest.mark.coursework
 def test_a_missing_exercise_is_an_error(tmp_path):
     ref = tmp_path / "ref"
     ref.mkdir()
@@ -189,6 +199,7 @@ def test_a_notebook_of_another_chapter_is_reported(tmp_path):
     assert [r[:2] for r in rows] == [(NOTEBOOK, "ERROR")] and "notebook of demo.ipynb, not of other.ipynb" in rows[0][4]
 
 
+@pytest.mark.coursework
 def test_a_renamed_file_is_graded_as_the_chapter_it_records(tmp_path, chapters):
     rows = grade(write(tmp_path, "alice.ipynb", with_stub(SOLVED)), chapters=chapters, timeout=TIMEOUT)
     assert [r[:2] for r in rows] == [("demo-square", "PASS")]
@@ -246,6 +257,7 @@ def test_a_hostile_batch(tmp_path, chapters, monkeypatch, capsys):
     assert not (tmp_path / "planted.txt").exists() and all(not r["submission"].startswith("=") for r in rows)
 
 
+@pytest.mark.coursework
 def test_rows_are_written_as_each_submission_is_graded(tmp_path, chapters, monkeypatch):
     import igrlib.coursework.grade as grader
 
@@ -266,6 +278,7 @@ def test_rows_are_written_as_each_submission_is_graded(tmp_path, chapters, monke
     assert statuses == [(str(first), "demo-square", "PASS"), (str(second), "demo-square", "PASS")]
 
 
+@pytest.mark.coursework
 def test_gradescope_and_hidden_checks(tmp_path, chapters, capsys):
     hidden = tmp_path / "hidden.py"
     hidden.write_text(
@@ -320,6 +333,7 @@ def test_bad_options_name_the_argument(tmp_path, chapters, capsys):
         assert word in capsys.readouterr().err
 
 
+@pytest.mark.coursework
 def test_sandbox_has_no_network_and_a_private_tmp(tmp_path, chapters):
     from igrlib.coursework.grade import _results, _visible
 
@@ -341,6 +355,7 @@ def test_sandbox_has_no_network_and_a_private_tmp(tmp_path, chapters):
     assert [r[:2] for r in rows] == [("demo-square", "PASS")], rows
 
 
+@pytest.mark.coursework
 def test_the_callers_own_children_survive(tmp_path, chapters):
     import subprocess
     import sys

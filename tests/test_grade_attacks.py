@@ -49,6 +49,7 @@ def graded(tmp_path, check, answer, params, source, *before, **options):
 # ---------------------------------------------------------------- checks whose cost the answer chose
 
 
+@pytest.mark.coursework
 def test_a_huge_number_of_terms_is_judged_without_building_the_series(tmp_path):
     """``beyond-terms-needed`` summed the series to the answer's number of terms: 10**9 terms asked
     for some 30 GB in the grader's process (which has no memory limit), 10**12 a MemoryError
@@ -59,6 +60,7 @@ def test_a_huge_number_of_terms_is_judged_without_building_the_series(tmp_path):
     assert "MemoryError" not in rows[0].message
 
 
+@pytest.mark.coursework
 def test_a_number_too_long_to_print_is_a_fail_not_an_error(tmp_path):
     """An int of 5,000 digits cannot be written as JSON (Python's 4,300-digit limit): the record
     could not be sent, and the grader reported ERROR "the check raised ValueError"."""
@@ -145,6 +147,7 @@ def with_imaginary_part(value):
     return np.asarray(value) + 5j
 
 
+@pytest.mark.coursework
 @pytest.mark.parametrize("name", sorted(SOLUTIONS))
 def test_a_right_real_part_with_an_imaginary_part_fails(name):
     """``float()`` of a numpy complex, and ``np.asarray(..., dtype=float)`` of a complex array, drop
@@ -157,6 +160,7 @@ def test_a_right_real_part_with_an_imaginary_part_fails(name):
     assert not passed and ("real" in message or "whole number" in message), message
 
 
+@pytest.mark.coursework
 def test_an_answer_that_overwrites_its_input_does_not_pass_the_grader(tmp_path):
     """demo-square compared the answer with x**2 of the very array it handed the answer: zeroing x
     and returning zeros passed, also in the grader (which replays changes made to array arguments).
@@ -166,6 +170,7 @@ def test_an_answer_that_overwrites_its_input_does_not_pass_the_grader(tmp_path):
     assert rows[0].status == "FAIL", rows
 
 
+@pytest.mark.coursework
 def test_a_complex_answer_does_not_pass_the_grader(tmp_path):
     source = "def square(x):\n    return x * x + 1000j"
     rows = graded(tmp_path, "demo-square", "square", "x", source)
@@ -245,6 +250,7 @@ BYPASSES["hhg-curl by finite differences"] = (
 )
 
 
+@pytest.mark.coursework
 @pytest.mark.parametrize("case", sorted(BYPASSES))
 def test_an_answer_that_calls_the_library_for_the_exercise_fails(tmp_path, case):
     check, answer, params, source, text = BYPASSES[case]
@@ -271,6 +277,7 @@ def test_an_int_beyond_the_floats_is_not_a_number_the_checks_can_compare():
     assert not passed and "raised" not in message, message
 
 
+@pytest.mark.coursework
 def test_hidden_checks_run_the_answer_with_the_exercises_routines_switched_off(tmp_path):
     """An instructor's hidden check ran the answer unguarded: the answer that calls igr.gradient_flow,
     refused by the public penalty-flow-end, passed hidden:penalty-flow-end."""
@@ -411,6 +418,7 @@ GAPS = {
 }
 
 
+@pytest.mark.coursework
 @pytest.mark.parametrize("case", sorted(GAPS))
 def test_routines_reached_another_way_are_switched_off_too(tmp_path, case):
     check, answer, params, source = GAPS[case]
@@ -448,6 +456,7 @@ def steps_to_tol(lam, lr, tol):
 """
 
 
+@pytest.mark.coursework
 def test_a_switched_off_routine_cannot_be_switched_on_again_through_gc_or_frames(tmp_path):
     """Where the answer runs beside the switched-off routine's original code (the self-check), it
     finds that code and passes; in the grader, the exercise's process keeps no original."""
@@ -506,6 +515,7 @@ WEAK = {
 }
 
 
+@pytest.mark.coursework
 @pytest.mark.parametrize("case", sorted(WEAK))
 def test_answers_the_checks_once_accepted_fail(tmp_path, case):
     check, answer, params, source, text = WEAK[case]

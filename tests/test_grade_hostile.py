@@ -17,6 +17,7 @@ from igrlib.coursework.student import student_edition
 # ---------------------------------------------------------------- the sandbox
 
 
+@pytest.mark.coursework
 def test_the_sandbox_cannot_be_remounted_writable(tmp_path, chapters):
     """Root in its own user namespace, the submission once remounted / read-write and wrote
     the files the sandbox promises to protect (other submissions, igrlib, the grades)."""
@@ -111,6 +112,7 @@ def _running(marker):
     return found
 
 
+@pytest.mark.coursework
 def test_no_daemon_survives_its_submission(tmp_path, chapters):
     """Double fork through a shell, a new session, SIGHUP ignored: killed before the grade returns."""
     marker = f"61.{os.getpid()}"
@@ -124,12 +126,14 @@ def test_no_daemon_survives_its_submission(tmp_path, chapters):
     assert _running(marker) == []
 
 
+@pytest.mark.coursework
 def test_a_sandboxed_submission_cannot_signal_the_grader(tmp_path, chapters):
     attack = "import os, signal\nassert os.getppid() == 0\nos.kill(-1, signal.SIGKILL)"
     rows = grade(write(tmp_path, "demo.ipynb", with_stub(SOLVED, attack)), chapters=chapters, timeout=5, sandbox=True)
     assert rows[0][:2] == ("demo-square", "PASS"), rows  # the grader is alive and graded the rest
 
 
+@pytest.mark.coursework
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a socket in /run")
 def test_the_sandbox_cannot_reach_a_unix_socket_in_run(tmp_path, chapters):
     """A new network namespace has no TCP/IP, but a Unix socket on the host's file systems
@@ -165,6 +169,7 @@ def test_a_report_file_that_is_a_submission_or_a_chapter_is_refused(tmp_path, ch
     assert sub.read_bytes() == before
 
 
+@pytest.mark.coursework
 def test_points_come_from_the_reference_and_their_total_is_finite(tmp_path, chapters):
     nb = with_stub(SOLVED)
     nb.metadata["igrlib"]["points"] = {"demo-square": 100}  # the student's own metadata
@@ -202,6 +207,7 @@ def test_a_malformed_notebook_is_an_error_not_a_crash(tmp_path, chapters, case):
     assert "not a valid notebook" in rows[0].message or "which chapter" in rows[0].message, rows
 
 
+@pytest.mark.coursework
 def test_an_unforeseen_error_on_one_submission_does_not_stop_the_batch(tmp_path, chapters, monkeypatch):
     import csv
 
@@ -224,6 +230,7 @@ def test_an_unforeseen_error_on_one_submission_does_not_stop_the_batch(tmp_path,
     assert "a case nobody foresaw" in out.read_text()
 
 
+@pytest.mark.coursework
 def test_a_cell_the_parser_cannot_hold_is_that_cells_error(tmp_path, chapters):
     """The grader parses the cells itself (to tell the chapter); ten thousand unary minuses made
     ``ast.parse`` raise MemoryError out of the grader."""
@@ -266,6 +273,7 @@ def test_gradescope_with_two_notebooks_uploaded_still_writes_results(tmp_path, c
     assert data["score"] == 0 and data["tests"] == [] and "exactly one notebook" in data["output"]
 
 
+@pytest.mark.coursework
 def test_an_oversized_submission_is_refused_before_it_is_read(tmp_path, chapters, monkeypatch):
     """A notebook of gigabytes (an output of random bytes) was read and parsed whole by the grader."""
     import csv

@@ -129,3 +129,16 @@ def test_the_sandbox_shows_the_study_results_read_only_and_not_the_chapters(sand
     assert out.returncode == 0, out.stderr
     assert chapter.exists() and out.stdout.split() == ["361", "False", "False"], out.stdout
     assert not (DATA_DIR / "planted.csv").exists()
+
+
+@pytest.mark.coursework
+def test_the_sandbox_starts_when_python_is_named_through_a_hidden_folder(sandbox):
+    """``../.venv/bin/python -m igrlib.coursework.grade`` run from ``tests/``: the sandbox was told
+    to run ``.../tests/../.venv/bin/python``, which passes through a folder it does not show, and
+    no process started."""
+    hidden = os.path.dirname(os.path.abspath(__file__))  # tests/: not in the sandbox
+    relative = os.path.relpath(os.path.abspath(sys.executable), hidden)
+    assert relative.startswith("..")
+    code = "from igrlib.coursework.grade import sandbox_problem; print(sandbox_problem())"
+    probe = subprocess.run([relative, "-c", code], capture_output=True, text=True, check=True, cwd=hidden)
+    assert probe.stdout.strip() == "None", probe.stdout

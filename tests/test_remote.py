@@ -140,7 +140,7 @@ def test_functions_and_losses_cross_as_handles_the_check_calls():
 
     grad, product, value = loopback(answer)(loss, hvp, np.array([1.0, 1.0]))
     assert np.array_equal(grad, [1.0, 3.0]) and np.array_equal(product, [2.0, 0.0]) and value == 2.0
-    assert asked == [[1.0, 0.0]]  # the check's own function, called in the grader with plain data
+    assert len(asked) == 1 and type(asked[0]) is np.ndarray and np.array_equal(asked[0], [1.0, 0.0])
 
 
 def test_a_hidden_method_stays_hidden_and_its_error_reaches_the_answer():
@@ -202,6 +202,40 @@ def test_a_handed_function_takes_plain_arguments_by_position_only():
     refused = loopback(answer)(hvp)
     assert len(refused) == 3 and "by position" in refused[0] and "by position" in refused[2], refused
     assert calls == []
+
+
+def test_a_handed_function_is_not_called_on_arguments_that_broadcast_or_are_too_large():
+    """``loss.d3(t, u, u)`` with t of shape (K, 1, d) and u of shape (1, K, d) made the grader build
+    K x K x d numbers (K = 6,000, d = 2: 2.3 GB) from some 0.2 MB sent; the call is refused
+    before the check's function runs, and the student's code is told why."""
+    calls = []
+
+    def d3(theta, u, v):
+        calls.append(1)
+        return np.zeros(np.broadcast_shapes(np.shape(theta), np.shape(u), np.shape(v)))
+
+    def answer(fn):
+        outcomes = []
+        big = np.zeros((_remote.MAX_HANDED // 2 + 1, 2))
+        for args in [
+            (np.zeros((1500, 1, 2)), np.zeros((1, 1500, 2)), np.zeros((1, 1500, 2))),
+            (np.zeros(2), np.eye(2), np.eye(2)),
+            (big, big, big),
+            (np.zeros(2), [1.0, [2.0]], np.zeros(2)),
+            (np.zeros((3, 2)), np.ones((3, 2)), np.ones((3, 2))),
+        ]:
+            try:
+                outcomes.append(np.shape(fn(*args)))
+            except ValueError as exc:
+                outcomes.append(str(exc))
+        return outcomes
+
+    broadcast, against_a_stack, too_large, ragged, stack = loopback(answer)(d3)
+    assert "one shape" in broadcast and "(1, 1500, 2), (1500, 1, 2)" in broadcast, broadcast
+    assert "one shape" in against_a_stack, against_a_stack
+    assert "at most 100,000 numbers" in too_large, too_large
+    assert "numbers and arrays of numbers" in ragged, ragged
+    assert stack == (3, 2) and len(calls) == 1  # a stack of points, all of one shape, is fine
 
 
 def test_stop_iteration_from_the_answer_cannot_end_a_checks_loop_early():

@@ -7,7 +7,8 @@ back what it returned, or the exception it raised. Only plain data crosses (JSON
 strings and lists; numpy arrays saved with ``allow_pickle=False``; never pickle). A function
 the check hands to the answer (a Hessian-vector product, the methods of a :class:`~igrlib.Loss`)
 crosses as a handle: the student's code gets a stand-in that asks the grader to call the real
-one, so a loss whose value the check hides stays hidden. The check's inputs are all the
+one (on arguments of one shape and bounded size, see :func:`_unbounded`), so a loss whose value
+the check hides stays hidden. The check's inputs are all the
 submission ever sees; its expected values, its random state and its code stay here.
 """
 
@@ -30,6 +31,7 @@ __all__ = ["Lost", "NotPlainData", "RemoteAnswer", "Unreadable", "decode", "enco
 MAX_DEPTH = 32  # nesting of lists, tuples and dicts in one value
 MAX_INT_BITS = 13_000  # about 3,900 digits: Python reads and writes at most 4,300 as text (JSON)
 MAX_SHARED_HASH = 8  # keys of one dict that may share a hash: n such keys cost n**2 / 2 comparisons to insert
+MAX_HANDED = 100_000  # numbers in one argument of a call of a handed function (a stack of 2,001 points is 10,000)
 _PLAIN_KINDS = "biufc"  # numpy dtype kinds that are numbers or booleans
 _FUNCTIONS = (types.FunctionType, types.MethodType, types.BuiltinFunctionType)
 
@@ -259,13 +261,45 @@ class RemoteAnswer:
         if type(args) is not list or kwargs != {} or unreadable(args):
             refusal = TypeError("pass numbers and numpy arrays, by position, to the functions the check gives")
             reply = {"raised": raised(refusal)}
+        elif (refusal := _unbounded(args)) is not None:
+            reply = {"raised": raised(refusal)}
         else:
             try:
-                value = self.handles[index](*args)
+                value = self.handles[index](*(np.asarray(a) for a in args))
                 reply = {"value": encode(value, self.handles)}
             except Exception as exc:  # the check's function refused these inputs: the student's code sees why
                 reply = {"raised": raised(exc)}
         self.kernel.send({"op": "reply", **reply})
+
+
+def _unbounded(args):
+    """Why a handed function is not called on ``args`` here (a ``ValueError``), or None.
+
+    Each argument is a number or an array of numbers, all of one shape, each of at most
+    ``MAX_HANDED`` numbers. The check's functions (a loss's value, gradient, Hessian-vector
+    product...) return no more numbers than they are given on such arguments, and so cost the
+    grader in proportion to the message that asked for them; arguments that broadcast against each
+    other (shapes ``(K, 1, d)`` and ``(1, K, d)``) would make the grader build ``K * K * d``.
+    """
+    not_numbers = ValueError("the functions the check gives take numbers and arrays of numbers")
+    try:
+        arrays = [np.asarray(a) for a in args]
+    except (TypeError, ValueError):  # ragged lists
+        return not_numbers
+    if any(a.dtype.kind not in _PLAIN_KINDS for a in arrays):
+        return not_numbers
+    shapes = sorted({a.shape for a in arrays})
+    if len(shapes) > 1:
+        listed = ", ".join(str(s) for s in shapes)
+        return ValueError(
+            f"the functions the check gives take arrays of one shape (theta, u, v... alike, as a point or "
+            f"a stack of points; no broadcasting between them); got shapes {listed}"
+        )
+    if arrays and arrays[0].size > MAX_HANDED:
+        return ValueError(
+            f"the functions the check gives take at most {MAX_HANDED:,} numbers an argument; got {arrays[0].size:,}"
+        )
+    return None
 
 
 def dumps(message):

@@ -4,11 +4,14 @@ inside the sandbox, see ``grade._command``).
 It does what the grader asks, one request at a time, each a line of JSON on stdin, and answers
 each with a line of JSON on the original stdout (the student's ``print`` goes to ``/dev/null``):
 
+- first, ``{"op": "hold", "routines": [...]}``: look up every routine the exercises may switch
+  off, before any of the submission's code runs, and keep the objects
+  (:func:`igrlib.coursework.checks._hold`); answer ``{"kind": "ready"}``.
 - ``{"op": "cell", "source": ...}``: run a code cell; answer ``{"kind": "cell", "ename", "evalue"}``.
 - ``{"op": "find", "answer": ..., "without": [...], "why": ...}``: find the answer of an exercise
   (an expression, e.g. ``square``); answer ``{"kind": "missing", "message": ...}``, or fork a copy
-  of this process for the exercise, in which the routines ``without`` are switched off for good
-  (:func:`igrlib.coursework.checks._switch_off`), and which answers ``{"kind": "found"}``.
+  of this process for the exercise, in which the held routines named in ``without`` are switched
+  off for good (:func:`igrlib.coursework.checks._switch_off`), and which answers ``{"kind": "found"}``.
 - ``{"op": "call", "args", "kwargs"}``: call that answer; answer ``{"kind": "return", "value"}`` or
   ``{"kind": "raise", "raised"}``. While it runs, a function the check handed over asks the grader
   with ``{"kind": "callback", "handle", "args", "kwargs"}`` and reads ``{"op": "reply", ...}``.
@@ -39,7 +42,7 @@ def _main():
     from IPython.core.inputtransformer2 import TransformerManager
 
     from igrlib.coursework import _remote
-    from igrlib.coursework.checks import _answer_line, _switch_off
+    from igrlib.coursework.checks import _answer_line, _hold, _switch_off
 
     def send(message):
         channel.write(_remote.dumps(message))
@@ -73,6 +76,7 @@ def _main():
 
     transform = TransformerManager().transform_cell
     namespace = {"__name__": "__main__", "get_ipython": get_ipython}
+    held = _hold(receive()["routines"])  # before any of the submission's code runs
     send({"kind": "ready"})
     while True:
         request = receive()
@@ -99,7 +103,8 @@ def _main():
                 continue
             # the copy: the routines the exercise forbids are off for good, and nothing here could
             # switch them on again (no original is kept); its state ends with the exercise
-            _switch_off(request["without"], request["why"])
+            _switch_off(held, request["without"], request["why"])
+            del held  # the originals of what was replaced are kept nowhere (gc finds none)
             answer = value if callable(value) else _NotCallable(value)
             send({"kind": "found"})
             while (request := receive()).get("op") == "call":

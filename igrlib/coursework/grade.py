@@ -14,9 +14,10 @@ of the file system but Python's installation, the environment's packages and igr
 checks run here, in the grader's process: each calls the student's function remotely, one call
 at a time, sending the check's inputs and receiving only what the function returned
 (:mod:`igrlib.coursework._remote`), in a copy of the process made for that exercise alone, where
-the routines the exercise forbids are switched off for good. A cell or check past ``--timeout``
-kills the process; the notebook is then run again without that cell (at most ``MAX_RESTARTS``
-times), and ``--wall`` caps a whole submission. Killing the sandbox ends every process the submission started.
+the routines the exercise forbids (looked up before any cell ran) are switched off for good. A
+cell or check past ``--timeout`` kills the process; the notebook is then run again without that
+cell (at most ``MAX_RESTARTS`` times), and ``--wall`` caps a whole submission. Killing the
+sandbox ends every process the submission started.
 ``--no-sandbox`` runs trusted submissions without it. Reports are written to a new file
 that replaces the old one (never through a link).
 
@@ -233,12 +234,18 @@ def _sandbox(command):
     return [*args, "--dir", "/tmp/work", "--remount-ro", "/", "--chdir", "/tmp/work", *command]
 
 
+def _python():
+    """This interpreter's path without ``..`` (``tests/../.venv/bin/python`` passes through a
+    folder the sandbox does not show), its links kept (a virtual environment's python is one)."""
+    return os.path.abspath(sys.executable)
+
+
 @functools.cache
 def sandbox_problem():
     """Why the sandbox cannot run here (no ``bwrap``, or it fails), or None (asked once)."""
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed; on Debian: apt-get install bubblewrap"
-    probe = subprocess.run(_sandbox([sys.executable, "-I", "-c", "import igrlib"]), capture_output=True, text=True)
+    probe = subprocess.run(_sandbox([_python(), "-I", "-c", "import igrlib"]), capture_output=True, text=True)
     if probe.returncode != 0:
         return f"bwrap cannot start the sandbox here: {one_line(probe.stderr.strip() or probe.returncode, 200)}"
     return None
@@ -259,9 +266,9 @@ class _Kernel:
     """The process running one submission: ``send`` a request, ``receive`` a message (a dict), or
     :class:`~igrlib.coursework._remote.Lost` past the deadline, at its death, or for nonsense."""
 
-    def __init__(self, workdir, sandbox):
+    def __init__(self, workdir, sandbox, routines):
         # -I: no PYTHON* variables, user site-packages or current folder; -B: no bytecode written
-        command = [sys.executable, "-I", "-B", "-m", "igrlib.coursework._runner"]
+        command = [_python(), "-I", "-B", "-m", "igrlib.coursework._runner"]
         home = "/tmp/work" if sandbox else str(workdir)
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OPENBLAS_NUM_THREADS")}
         env.update(HOME=home, TMPDIR=home, MPLBACKEND="Agg", MPLCONFIGDIR=f"{home}/.mpl")
@@ -281,7 +288,8 @@ class _Kernel:
         )
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.buffer = bytearray()
-        self.deadline = math.inf  # of what is running now: a stuck write fails at it too
+        self.deadline = time.monotonic() + STARTUP  # of what is running now: a stuck write fails at it too
+        self.send({"op": "hold", "routines": list(routines)})  # looked up before any cell runs
 
     def send(self, message):
         data = memoryview(_remote.dumps(message))
@@ -338,8 +346,9 @@ class _Session:
     """One submission's cells, run in a process that is started again (without the cell that
     killed it or ran out of time) whenever it is lost, at most ``MAX_RESTARTS`` times."""
 
-    def __init__(self, cells, *, timeout, wall, workdir, sandbox):
+    def __init__(self, cells, *, timeout, wall, workdir, sandbox, routines):
         self.cells, self.timeout, self.workdir, self.sandbox = cells, timeout, workdir, sandbox
+        self.routines = routines  # that the exercises switch off
         self.end = time.monotonic() + wall
         self.wall = wall
         self.kernel, self.starts = None, 0
@@ -358,7 +367,7 @@ class _Session:
                 self.rows.append(Row(NOTEBOOK, "ERROR", 0, 0, self.given_up))
                 break
             self.starts += 1
-            kernel, index = _Kernel(self.workdir, self.sandbox), None
+            kernel, index = _Kernel(self.workdir, self.sandbox, self.routines), None
             try:
                 if kernel.receive(self._deadline(STARTUP + self.timeout)).get("kind") != "ready":
                     raise _remote.Lost("ERROR", "the notebook's process did not start")
@@ -485,8 +494,12 @@ def grade(
     probes = [(check, check, answer, points) for check, answer, points in expected]
     probes += [("hidden:" + check, check, answer, 1.0) for check, answer, _ in expected if check in hidden]
 
+    # a hidden check runs the answer with the routines its exercise switches off, as the public one
+    without = {check: getattr(public.get(check), "without", ()) for _, check, _, _ in probes}
+    routines = sorted({r for names in without.values() for r in names})
     with tempfile.TemporaryDirectory(prefix="igrlib-grade-") as workdir:
-        session = _Session(cells, timeout=timeout, wall=wall, workdir=pathlib.Path(workdir), sandbox=sandbox)
+        workdir = pathlib.Path(workdir)
+        session = _Session(cells, timeout=timeout, wall=wall, workdir=workdir, sandbox=sandbox, routines=routines)
         try:
             outcomes = []
             for label, check, answer, _ in probes:
@@ -494,9 +507,8 @@ def grade(
                 if fn is None:
                     outcomes.append(("ERROR", f"no check named {check!r} in this version of igrlib"))
                     continue
-                # a hidden check runs the answer with the routines its exercise switches off, as the public one
-                without, why = getattr(public.get(check), "without", ()), getattr(public.get(check), "why", checks.WHY)
-                outcomes.append(session.check(fn, answer, without, why))
+                why = getattr(public.get(check), "why", checks.WHY)
+                outcomes.append(session.check(fn, answer, without[check], why))
         finally:
             session.close()
 

@@ -86,13 +86,16 @@ def register(name, *, without=(), why=WHY):
     ``without`` names the routines the exercise asks the student to do without, as
     ``"module.function"`` strings (``"igrlib.gradient_flow"``, ``"scipy.integrate.solve_ivp"``).
     While the answer runs they raise ``PermissionError`` saying ``"<routine> is switched off
-    here: this exercise asks you to <why>"``, and so does every function of the check modules themselves
-    (their helpers and case tables). A Python function is switched off by its code (every reference
-    to it), a class by its ``__init__``, any other routine (compiled: LAPACK's) by its name in its
-    module. This stops an answer that calls the routine; it cannot stop one that computes the same
-    with a copy made beforehand, with the module's source compiled again, or with a routine not
-    listed (see the instructors' page). In the self-check the originals are kept to be restored,
-    so code reached through frames or ``gc`` can switch them on; when grading, none is kept.
+    here: this exercise asks you to <why>"``, and so does every function defined at the top level
+    of a check module (its helpers, case tables and checks), where those modules are importable
+    (the self-check, and grading with ``--no-sandbox``). A Python function is switched off by its
+    code (every reference to it), a class by its ``__init__`` (and its bases'), any other routine
+    (compiled: LAPACK's) by its name in its module; when grading, all are looked up before the
+    submission's first cell runs. This stops an answer that calls the routine; it
+    cannot stop one that computes the same with a copy made beforehand, with the module's source
+    compiled again, with a routine not listed, or after changing this module's own functions in
+    its process (see the instructors' page). In the self-check the originals are kept to be
+    restored, so code reached through frames or ``gc`` can switch them on; when grading, none is kept.
     """
     without = tuple(without)
     for routine in without:
@@ -182,29 +185,54 @@ def _resolve(routine):
 
 
 def _check_helpers():
-    """Every function defined in the check modules (their helpers and tables)."""
+    """Every function defined at the top level of the check modules: their helpers, case tables
+    and checks."""
     return [
         f
         for module in _check_modules()
-        for f in vars(module).values()
+        for f in [*vars(module).values(), *getattr(module, "CHECKS", {}).values()]
         if isinstance(f, types.FunctionType) and f.__module__ == module.__name__
     ]
+
+
+def _hold(names):
+    """What :func:`_routines` may switch off, looked up now: a tuple of ``(name, owner, attr,
+    routine)`` for the routines ``names`` that exist and ``importlib.reload``, and of
+    ``(None, None, None, f)`` for each of the checks' helpers.
+
+    The grader's process for a submission holds these before any of its cells runs, so that what
+    a cell does later to modules (``sys.modules``, attributes, ``__wrapped__``) does not change
+    which objects are switched off: the objects held are (in a tuple, which no cell can change).
+    """
+    held = [(name, *found) for name in [*names, "importlib.reload"] if (found := _resolve(name)) is not None]
+    return tuple(held + [(None, None, None, f) for f in _check_helpers()])
 
 
 def _block(owner, name, fn, message):
     """Make the routine raise ``PermissionError(message)``; return what undoes it.
 
-    A Python function is blocked by its code (every reference to it), a class's ``__init__`` and
-    any other routine (compiled code: LAPACK's, numpy's) by its name in its class or module."""
+    A Python function is blocked by its code (every reference to it); a class by its ``__init__``,
+    set on it and on each class it inherits an ``__init__`` from (so that deleting one gives none
+    back); any other routine (compiled code: LAPACK's, numpy's) by its name in its module."""
     blocker = _blocker(name if owner is not None else fn.__name__, message)
-    if isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars and not isinstance(owner, type):
+    undo = []
+
+    def replace(where):
+        value = vars(where).get(name, _MISSING)
+        setattr(where, name, types.FunctionType(blocker, {}))
+        undo.append(lambda: delattr(where, name) if value is _MISSING else setattr(where, name, value))
+
+    if isinstance(owner, type):
+        replace(owner)
+        for base in owner.__mro__[1:-1]:  # not object
+            if name in vars(base):
+                replace(base)
+    elif isinstance(fn, types.FunctionType) and not fn.__code__.co_freevars:
         code, fn.__code__ = fn.__code__, blocker
-        return lambda: setattr(fn, "__code__", code)
-    if owner is None:
-        return lambda: None
-    value = vars(owner).get(name, _MISSING)
-    setattr(owner, name, types.FunctionType(blocker, {}))
-    return lambda: delattr(owner, name) if value is _MISSING else setattr(owner, name, value)
+        undo.append(lambda: setattr(fn, "__code__", code))
+    elif owner is not None:
+        replace(owner)
+    return lambda: [step() for step in reversed(undo)]
 
 
 _MISSING = object()
@@ -224,18 +252,20 @@ def _blocked(routines):
             step()
 
 
-def _routines(without, why=WHY):
-    """``(owner, name, routine, message)`` of the routines ``without``, ``importlib.reload`` and the
-    checks' own helpers: what an answer runs without."""
-    routines = [
-        (*found, f"{r} is switched off here: this exercise asks you to {why}")
-        for r in [*without, "importlib.reload"]
-        if (found := _resolve(r)) is not None
-    ]
-    return routines + [
-        (None, None, f, f"the check's own {f.__name__} is switched off while your function runs: use your own code")
-        for f in _check_helpers()
-    ]
+def _routines(held, without, why=WHY):
+    """``(owner, name, routine, message)`` of what an answer runs without: of the routines of
+    ``held`` (see :func:`_hold`) named in ``without``, ``importlib.reload`` and the checks' own
+    helpers."""
+    routines = []
+    for name, owner, attr, fn in held:
+        if name is None:
+            message = f"the check's own {fn.__name__} is switched off while your function runs: use your own code"
+        elif name in without or name == "importlib.reload":
+            message = f"{name} is switched off here: this exercise asks you to {why}"
+        else:
+            continue
+        routines.append((owner, attr, fn, message))
+    return routines
 
 
 def _guarded(answer, without, why=WHY):
@@ -243,7 +273,7 @@ def _guarded(answer, without, why=WHY):
     raise ``PermissionError``, with a message naming the routine and saying ``why``."""
     if not callable(answer):
         return answer
-    routines = _routines(without, why)
+    routines = _routines(_hold(without), without, why)
 
     @functools.wraps(answer)
     def call(*args, **kwargs):
@@ -253,10 +283,11 @@ def _guarded(answer, without, why=WHY):
     return call
 
 
-def _switch_off(without, why=WHY):
-    """Block the routines ``without`` for good, keeping nothing that could undo it (the grader's
-    process for one exercise, see :mod:`igrlib.coursework._runner`)."""
-    for routine in _routines(without, why):
+def _switch_off(held, without, why=WHY):
+    """Block the routines of ``held`` named in ``without`` (and the rest :func:`_routines` adds) for
+    good, keeping nothing that could undo it (the grader's process for one exercise, see
+    :mod:`igrlib.coursework._runner`)."""
+    for routine in _routines(held, without, why):
         _block(*routine)
 
 

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ...flow import gradient_flow
-from ...losses import Loss, himmelblau, quadratic, rosenbrock
+from ...losses import Loss, quadratic
 from . import fresh_rng, real_array, real_number, register
 
 __all__ = []
@@ -23,7 +23,7 @@ FLOW_RTOL = 1e-7
 FLOW_ATOL = 1e-9
 
 # Simpson's rule on 2001 times integrates the check's problems to about 1e-8;
-# a plain trapezoid rule on 2001 times to about 1e-5. Both pass; a few dozen
+# a plain trapezoid rule on 2001 times to about 1e-5. Both pass; a dozen
 # times or a rectangle rule do not.
 DISSIPATION_RTOL = 1e-4
 
@@ -98,14 +98,41 @@ def _quadratic_flow(answer):
     return True, "your exact flow matches the numerical gradient flow on five fresh quadratics (d = 1 to 5)"
 
 
+def _wavy(rng, d, waves=8):
+    """A fresh loss ``mu/2 |theta|^2 + sum_k a_k cos(w_k . theta + c_k)`` with random ``mu``,
+    ``a_k``, ``w_k``, ``c_k`` (value and gradient, also on a stack of points). Unlike a quadratic,
+    whose value follows from d + 1 gradients, its value cannot be rebuilt from a few gradients
+    without fitting its 8 (d + 2) + 1 parameters."""
+    mu = rng.uniform(0.5, 1.5)
+    W = rng.normal(scale=1.25, size=(waves, d))
+    c = rng.uniform(0.0, 2 * np.pi, size=waves)
+    a = rng.uniform(0.2, 0.6, size=waves)
+
+    def value(theta):
+        theta = np.asarray(theta, dtype=float)
+        return 0.5 * mu * np.sum(theta**2, axis=-1) + np.cos(theta @ W.T + c) @ a
+
+    def grad(theta):
+        theta = np.asarray(theta, dtype=float)
+        return mu * theta - (a * np.sin(theta @ W.T + c)) @ W
+
+    return Loss(value, grad)
+
+
 def _dissipation_cases():
-    """Fresh (description, loss, theta0, T) cases, none of them from the chapter."""
+    """Three fresh ``(loss, theta0, T, drop)``, random losses of 2, 3 and 5 parameters (drawn again
+    until the loss drops by at least 1, so that a relative error means something). Over 600
+    cases (200 runs), a trapezoid rule on 2001 times was off by at most 1.8e-5 (relative), one on
+    11 times by at least 2.8e-4."""
     rng = fresh_rng()
-    return [
-        ("a 3-D quadratic", quadratic(_spd(rng, 3, 0.3, 4.0), rng.normal(size=3)), rng.normal(size=3), 2.0),
-        ("Rosenbrock's function with b = 5", rosenbrock(1.0, 5.0), np.array([-1.2, 1.5]), 1.5),
-        ("Himmelblau's function", himmelblau(), np.array([0.5, -0.5]), 0.3),
-    ]
+    cases = []
+    for d in (2, 3, 5):
+        drop = 0.0
+        while drop < 1.0:
+            loss, theta0, T = _wavy(rng, d), rng.normal(scale=2.0, size=d), rng.uniform(1.5, 2.5)
+            drop = float(loss.value(theta0) - loss.value(gradient_flow(loss, theta0, [0.0, T])[-1]))
+        cases.append((loss, theta0, T, drop))
+    return cases
 
 
 @register("steepest-dissipation")
@@ -113,9 +140,9 @@ def _dissipation(answer):
     def hidden_value(theta):  # handed to the answer, so not a module-level helper (those are blocked)
         raise ValueError("this check hides loss.value: compute the integral from loss.grad alone")
 
-    for what, loss, theta0, T in _dissipation_cases():
-        hidden = Loss(hidden_value, loss.grad, loss.hvp, loss.d3)
-        got = answer(hidden, theta0.copy(), T)
+    for loss, theta0, T, drop in _dissipation_cases():
+        what = f"a random loss of {theta0.size} parameters"
+        got = answer(Loss(hidden_value, loss.grad), theta0.copy(), T)
         if np.ndim(got) != 0:
             return False, f"return one number, the integral; got an array of shape {np.shape(got)}"
         got = real_number(got)
@@ -125,11 +152,10 @@ def _dissipation(answer):
             return False, f"on {what} your integral is {got}"
         if got < 0:
             return False, f"on {what} your integral is negative ({got:.4g}); it integrates a square"
-        drop = float(loss.value(theta0) - loss.value(gradient_flow(loss, theta0, [0.0, T])[-1]))
         rel = abs(got - drop) / drop
         if rel > DISSIPATION_RTOL:
             return False, (
-                f"on {what} (T = {T}) your integral differs from the drop in the loss by {rel:.1e} (relative). "
+                f"on {what} your integral differs from the drop in the loss by {rel:.1e} (relative). "
                 "Integrate the squared norm of the gradient over the whole interval [0, T], on a fine grid of times."
             )
     return True, "your integral of |g|^2 equals the drop in the loss on three fresh problems, to 1e-4"
