@@ -324,7 +324,7 @@ def test_colab_install_cells_point_at_the_repository():
     for docname in NOTEBOOK_PAGES:
         cells = json.loads(site.source_of(docname).read_text())["cells"]
         for cell in cells:
-            source = "".join(cell["source"])
+            source = re.sub(r"\\\n\s*", " ", "".join(cell["source"]))  # a magic continued with a backslash
             for target in re.findall(r"pip install[^\n]*?git\+(\S+?)(?:\.git)?(?:@([\w./-]+))?[\"'\s]", source + "\n"):
                 where, branch = target
                 assert where.rstrip("/") == url, f"{docname} installs igrlib from {where}, not {url}"
