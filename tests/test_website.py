@@ -163,8 +163,6 @@ def test_no_horizontal_overflow_on_a_phone(page):
     )
 
 
-@pytest.mark.xfail(strict=False, reason="chapters 1-8 still print lines and tables wider than the text column "
-                   "(their owners are reshaping the outputs); passes once no output block scrolls")
 def test_no_output_block_scrolls_sideways_at_desktop_width(page):
     """At 1280 px no output of a code cell is wider than its box: no block scrolls sideways and
     no printed line is longer than the column (book.css wraps it, which breaks a table's
@@ -180,8 +178,6 @@ def test_no_code_line_scrolls_sideways_at_desktop_width(page):
     assert not wide, f"{page['docname']}: {len(wide)} code lines wider than their box:\n" + "\n".join(wide)
 
 
-@pytest.mark.xfail(strict=False, reason="chapters 1-7 show each slider's figure twice, captioned static and "
-                   "with the slider (their owners are merging them); passes once every figure is shown once")
 def test_no_figure_twice_on_a_page(page):
     """No picture is shown twice on a page (a slider is the figure, not a copy after it)."""
     twice = site.same_figures(page["figures"])
