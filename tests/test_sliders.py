@@ -131,7 +131,8 @@ def test_frames_are_small_palette_pngs_that_look_like_the_full_colour_figure():
     mode, frame = decoded(png)
     _, reference = decoded(full.getvalue())
     assert mode == "P"
-    assert frame.shape == reference.shape == (400, 440, 3)  # 5.5 x 5 inches at 80 dpi
+    dpi = igr.sliders.FRAME_DPI
+    assert frame.shape == reference.shape == (round(5 * dpi), round(5.5 * dpi), 3)  # 5.5 x 5 inches
     error = np.abs(frame - reference)
     assert error.mean() < 1.0 and error.max() < 32, "the palette must keep the picture"
     assert len(png) < len(full.getvalue()) / 2.5, f"{len(png)} bytes against {len(full.getvalue())} in full colour"
@@ -156,7 +157,8 @@ def test_the_page_markup_scales_and_cannot_be_broken_by_the_text():
     s = igr.sliders.slider(draw_gd, "lr", LRS, alt=alt, label="h < 1")
     page = s.static_html()
     assert page.count("</script>") == 2, "the description must not end the page's scripts early"
-    assert 'width="240" height="160"' in page, "the image carries its size (3 x 2 inches at 80 dpi)"
+    width, height = round(3 * igr.sliders.FRAME_DPI), round(2 * igr.sliders.FRAME_DPI)
+    assert f'width="{width}" height="{height}"' in page, "the image carries its size (3 x 2 inches)"
     assert "max-width: 100%; height: auto" in page, "the image must shrink to a narrow screen"
     assert "flex-wrap: wrap" in page and "min-width: 0" in page, "the controls must wrap, not overflow"
     assert '<label for="' in page and "h &lt; 1</label>" in page
