@@ -9,10 +9,17 @@ default (sandboxed) mode and fails until the weakness it shows is closed.
 - The memory limit is an address-space limit (``RLIMIT_AS``) of each process: memory that is
   not mapped, such as a ``memfd`` (or System V shared memory) filled with ``write``, is not
   counted, so one process holds as much as it likes.
+- A submission that is a link to itself (a link that an archive of the student's files can
+  carry) stops the whole batch: ``main`` resolves every submission's path before grading, and
+  ``Path.resolve`` raises ``RuntimeError`` on a loop, so no submission gets a row and no report
+  is written.
 """
 
+import csv
+
+import nbformat
 import pytest
-from test_grade_attacks import graded
+from test_grade_attacks import chapter, graded
 
 from igrlib.coursework import grade as grade_module
 
@@ -66,3 +73,24 @@ def test_a_submission_cannot_hold_more_memory_than_its_limit(tmp_path, monkeypat
     )
     rows = graded(tmp_path, "demo-square", "square", "x", SQUARE, hold, timeout=30)
     assert not any(row.message.startswith("cell 2 raised RuntimeError: held") for row in rows), rows
+
+
+@pytest.mark.xfail(strict=True, reason="open: a submission that links to itself stops the whole batch")
+def test_a_submission_linked_to_itself_does_not_stop_the_batch(tmp_path):
+    """An honest submission and one that is a symbolic link to itself, graded in one run."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x"), reference / "ch.ipynb")
+    honest = tmp_path / "alice.ipynb"
+    nbformat.write(chapter("demo-square", "square", "x", SQUARE), honest)
+    loop = tmp_path / "mallory.ipynb"
+    loop.symlink_to(loop.name)
+    report = tmp_path / "grades.csv"
+    arguments = [str(honest), str(loop), "--reference", str(reference), "--chapter", "ch.ipynb", "--csv", str(report)]
+    try:
+        grade_module.main(arguments)
+    except RuntimeError as exc:
+        pytest.fail(f"the grader stopped before grading anyone: {exc}")
+    rows = list(csv.DictReader(report.open()))
+    assert any(r["submission"] == str(honest) and r["status"] == "PASS" for r in rows), rows
+    assert any(r["submission"] == str(loop) and r["status"] == "ERROR" for r in rows), rows
