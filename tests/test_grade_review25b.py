@@ -13,6 +13,9 @@ default (sandboxed) mode and fails until the weakness it shows is closed.
   carry) stops the whole batch: ``main`` resolves every submission's path before grading, and
   ``Path.resolve`` raises ``RuntimeError`` on a loop, so no submission gets a row and no report
   is written.
+- A submission that is a link to the instructor's own chapter (``submissions/mallory.ipynb ->
+  ../book/02_euler.ipynb`` in the layout the instructors' page gives) is read through the link:
+  the reference, solutions and all, is graded as the student's work and passes.
 """
 
 import csv
@@ -94,3 +97,20 @@ def test_a_submission_linked_to_itself_does_not_stop_the_batch(tmp_path):
     rows = list(csv.DictReader(report.open()))
     assert any(r["submission"] == str(honest) and r["status"] == "PASS" for r in rows), rows
     assert any(r["submission"] == str(loop) and r["status"] == "ERROR" for r in rows), rows
+
+
+@pytest.mark.xfail(strict=True, reason="open: a submission is read through a link, to the instructor's own chapter")
+def test_a_submission_linked_to_the_reference_chapter_does_not_pass(tmp_path):
+    """The instructor's chapter holds the solutions; a submission that is a relative link to it
+    (the layout of the instructors' page: submissions next to ``book/``) gets full marks."""
+    reference = tmp_path / "book"
+    reference.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x", SQUARE), reference / "ch.ipynb")  # with its solution
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    link = submissions / "mallory.ipynb"
+    link.symlink_to("../book/ch.ipynb")
+    report = tmp_path / "grades.csv"
+    grade_module.main([str(link), "--reference", str(reference), "--chapter", "ch.ipynb", "--csv", str(report)])
+    rows = list(csv.DictReader(report.open()))
+    assert not any(r["status"] == "PASS" for r in rows), rows
