@@ -15,7 +15,9 @@ default (sandboxed) mode and fails until the weakness it shows is closed.
   is written.
 - A submission that is a link to the instructor's own chapter (``submissions/mallory.ipynb ->
   ../book/02_euler.ipynb`` in the layout the instructors' page gives) is read through the link:
-  the reference, solutions and all, is graded as the student's work and passes.
+  the reference, solutions and all, is graded as the student's work and passes. A link to any
+  other file the grader can read puts its first forty characters in the report the student
+  sees (nbformat's "does not appear to be JSON" message quotes them).
 """
 
 import csv
@@ -114,3 +116,18 @@ def test_a_submission_linked_to_the_reference_chapter_does_not_pass(tmp_path):
     grade_module.main([str(link), "--reference", str(reference), "--chapter", "ch.ipynb", "--csv", str(report)])
     rows = list(csv.DictReader(report.open()))
     assert not any(r["status"] == "PASS" for r in rows), rows
+
+
+@pytest.mark.xfail(strict=True, reason="open: a submission is read through a link, and its text is quoted")
+def test_a_submission_linked_to_a_file_of_the_grader_does_not_show_it(tmp_path):
+    """A link to a file of the instructor's (hidden checks, keys...) that is not a notebook."""
+    secret = tmp_path / "hidden.py"
+    secret.write_text("TOKEN = 'x7Qe9' # the first line of a file\n")
+    reference = tmp_path / "book"
+    reference.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x"), reference / "ch.ipynb")
+    link = tmp_path / "ch.ipynb"
+    link.symlink_to(secret)
+    results = tmp_path / "results.json"
+    grade_module.main([str(link), "--reference", str(reference), "--gradescope", str(results)])
+    assert "x7Qe9" not in results.read_text(), results.read_text()
