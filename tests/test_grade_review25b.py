@@ -1,23 +1,22 @@
-"""Attacks on the sandboxed grader that still work: each test grades a crafted notebook in the
-default (sandboxed) mode and fails until the weakness it shows is closed.
+"""Attacks on the sandboxed grader found by a second review: each test grades a crafted notebook
+in the default (sandboxed) mode. Closed ones pass; the one still open is ``xfail(strict=True)``
+(it fails today; the mark goes when the attack is closed).
 
-- The sandbox runs as the machine's own root: bubblewrap, started by root, maps uid 0 inside to
-  uid 0 outside and mounts a procfs whose ``/proc/sys`` stays writable. Sysctl files check the
-  uid alone (no capability), so a submission can change the machine's kernel settings
-  (``kernel.core_pattern``, ``kernel.pid_max``, ``fs.file-max``, ``vm.panic_on_oom``... some 700
-  of them), which outlive the sandbox and reach the grader and every later submission.
-- The memory limit is an address-space limit (``RLIMIT_AS``) of each process: memory that is
-  not mapped, such as a ``memfd`` (or System V shared memory) filled with ``write``, is not
-  counted, so one process holds as much as it likes.
-- A submission that is a link to itself (a link that an archive of the student's files can
-  carry) stops the whole batch: ``main`` resolves every submission's path before grading, and
-  ``Path.resolve`` raises ``RuntimeError`` on a loop, so no submission gets a row and no report
-  is written.
-- A submission that is a link to the instructor's own chapter (``submissions/mallory.ipynb ->
-  ../book/02_euler.ipynb`` in the layout the instructors' page gives) is read through the link:
-  the reference, solutions and all, is graded as the student's work and passes. A link to any
-  other file the grader can read puts its first forty characters in the report the student
-  sees (nbformat's "does not appear to be JSON" message quotes them).
+- Closed: the sandbox ran as the machine's own root with a writable ``/proc/sys`` (sysctl files
+  check the uid alone), so a submission could change the machine's kernel settings
+  (``kernel.core_pattern``, ``kernel.pid_max``, ``fs.file-max``...); now ``/proc/sys`` is bound
+  read-only and the sandbox cannot make user namespaces of its own.
+- Open: the memory limit is an address-space limit (``RLIMIT_AS``) of each process: memory that
+  is not mapped, such as a ``memfd`` filled with ``write``, is not counted, so one process holds
+  as much as it likes. The instructors' page says so and how to bound the grader from outside.
+- Closed: a submission that was a link to itself stopped the whole batch (``Path.resolve``
+  raised ``RuntimeError`` on the loop before anyone was graded).
+- Closed: a submission that was a link to the instructor's own chapter (``submissions/mallory.ipynb
+  -> ../book/02_euler.ipynb``), or sat in a folder linked to it, was graded as the student's
+  work and passed; a link to any other file put its first forty characters in the report
+  (nbformat's "does not appear to be JSON" message quoted them). Submissions are now opened
+  with ``O_NOFOLLOW``, a reference chapter is never graded as a submission, and parser messages
+  are not shown.
 """
 
 import csv
@@ -33,7 +32,6 @@ pytestmark = [pytest.mark.usefixtures("sandbox"), pytest.mark.coursework]  # sec
 SQUARE = "def square(x):\n    return x ** 2"
 
 
-@pytest.mark.xfail(strict=True, reason="open: the sandbox's root can write the machine's /proc/sys")
 def test_a_submission_cannot_change_the_machines_kernel_settings(tmp_path):
     """A cell opens sysctl files for writing (and writes nothing: the test changes no setting).
     Today every one opens: a submission could set ``kernel.pid_max`` or ``fs.file-max`` so low
@@ -80,7 +78,6 @@ def test_a_submission_cannot_hold_more_memory_than_its_limit(tmp_path, monkeypat
     assert not any(row.message.startswith("cell 2 raised RuntimeError: held") for row in rows), rows
 
 
-@pytest.mark.xfail(strict=True, reason="open: a submission that links to itself stops the whole batch")
 def test_a_submission_linked_to_itself_does_not_stop_the_batch(tmp_path):
     """An honest submission and one that is a symbolic link to itself, graded in one run."""
     reference = tmp_path / "reference"
@@ -101,7 +98,6 @@ def test_a_submission_linked_to_itself_does_not_stop_the_batch(tmp_path):
     assert any(r["submission"] == str(loop) and r["status"] == "ERROR" for r in rows), rows
 
 
-@pytest.mark.xfail(strict=True, reason="open: a submission is read through a link, to the instructor's own chapter")
 def test_a_submission_linked_to_the_reference_chapter_does_not_pass(tmp_path):
     """The instructor's chapter holds the solutions; a submission that is a relative link to it
     (the layout of the instructors' page: submissions next to ``book/``) gets full marks."""
@@ -118,7 +114,6 @@ def test_a_submission_linked_to_the_reference_chapter_does_not_pass(tmp_path):
     assert not any(r["status"] == "PASS" for r in rows), rows
 
 
-@pytest.mark.xfail(strict=True, reason="open: a submission is read through a link, and its text is quoted")
 def test_a_submission_linked_to_a_file_of_the_grader_does_not_show_it(tmp_path):
     """A link to a file of the instructor's (hidden checks, keys...) that is not a notebook."""
     secret = tmp_path / "hidden.py"
@@ -131,3 +126,18 @@ def test_a_submission_linked_to_a_file_of_the_grader_does_not_show_it(tmp_path):
     results = tmp_path / "results.json"
     grade_module.main([str(link), "--reference", str(reference), "--gradescope", str(results)])
     assert "x7Qe9" not in results.read_text(), results.read_text()
+
+
+def test_a_submission_in_a_folder_linked_to_the_reference_does_not_pass(tmp_path):
+    """The same through a link to the folder: ``submissions/mallory -> ../book``, submitted as
+    ``submissions/mallory/ch.ipynb`` (the file itself is no link)."""
+    reference = tmp_path / "book"
+    reference.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x", SQUARE), reference / "ch.ipynb")  # with its solution
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    (submissions / "mallory").symlink_to("../book")
+    report = tmp_path / "grades.csv"
+    grade_module.main([str(submissions / "mallory" / "ch.ipynb"), "--reference", str(reference), "--csv", str(report)])
+    rows = list(csv.DictReader(report.open()))
+    assert [r["status"] for r in rows] == ["ERROR"] and "reference chapter" in rows[0]["message"], rows

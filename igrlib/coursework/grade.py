@@ -8,7 +8,8 @@ reported as such, and a missing exercise as ``ERROR``.
 
 Every submission is read before any is run. Its code cells run in a process of its own
 (:mod:`igrlib.coursework._runner`), inside a bubblewrap sandbox (``bwrap``): no network, its
-own process table and System V IPC, no capabilities, a private ``/tmp`` of 256 MiB, and nothing
+own process table, System V IPC and user namespace (it cannot make another), no capabilities,
+the kernel's settings (``/proc/sys``) read-only, a private ``/tmp`` of 256 MiB, and nothing
 of the file system but Python's installation, the environment's packages and igrlib, read-only
 (not igrlib's checks, nor the reference chapters, the other submissions or the reports). The
 checks run here, in the grader's process: each calls the student's function remotely, one call
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import errno
 import functools
 import io
 import json
@@ -211,8 +213,12 @@ def _font_caches():
 
 def _sandbox(command):
     """``command`` inside bubblewrap (see the module's docstring)."""
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_LIMIT), "--tmpfs", "/dev/shm"]
+    args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+    args += ["--cap-drop", "ALL"]
+    # the sandbox's root is the machine's root: a kernel setting (sysctl) checks the user alone, so
+    # /proc/sys is the machine's, read-only (pid_max, core_pattern... cannot be changed from here)
+    args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys"]
+    args += ["--dev", "/dev", "--size", str(SHM_LIMIT), "--tmpfs", "/dev/shm"]
     args += ["--remount-ro", "/dev", "--size", str(FILE_LIMIT), "--tmpfs", "/tmp"]
     for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache", "/etc/localtime"):
         if os.path.islink(top):
@@ -483,7 +489,8 @@ def grade(
         nb = _load(data.decode("utf-8"))
         cells = [c.source for c in nb.cells if c.cell_type == "code"]
     except Exception as exc:  # unreadable, not JSON, not a notebook
-        return [Row(NOTEBOOK, "ERROR", 0, 0, f"not a valid notebook ({type(exc).__name__}: {one_line(exc, 200)})")]
+        # the parser's message is not shown: it quotes the file (of the instructor's, through a link)
+        return [Row(NOTEBOOK, "ERROR", 0, 0, f"not a valid notebook ({type(exc).__name__})")]
     name, rows = _chapter_of(nb, path, chapters, chapter)
     if name is None or rows:
         return rows
@@ -596,12 +603,15 @@ def _read(path):
     """The bytes of a submission, or an exception saying why it is not graded (not a regular file,
     larger than ``MAX_SUBMISSION``, unreadable)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the grader
+        # a FIFO must not block the grader; a link (to the instructor's chapter, to itself) is not followed
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return ValueError("not a regular file; not graded")
             data = fh.read(MAX_SUBMISSION + 1)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return ValueError("a symbolic link, not a notebook; not graded")
         return exc
     if len(data) > MAX_SUBMISSION:
         unit, scale = ("MiB", 2**20) if MAX_SUBMISSION >= 2**20 else ("KiB", 2**10)
@@ -634,11 +644,12 @@ def main(argv=None):
         chapters = reference_chapters(args.reference)
     except ValueError as exc:
         parser.error(str(exc))
-    inputs = {pathlib.Path(p).resolve() for p in args.submissions}
-    inputs |= {(pathlib.Path(args.reference) / name).resolve() for name in chapters}
+    # realpath, not Path.resolve: a submission linked to itself must not stop the batch (RuntimeError)
+    inputs = {os.path.realpath(p) for p in args.submissions}
+    inputs |= {os.path.realpath(pathlib.Path(args.reference) / name) for name in chapters}
     for option in ("csv", "gradescope"):
         target = getattr(args, option)
-        if target and pathlib.Path(target).resolve() in inputs:
+        if target and os.path.realpath(target) in inputs:
             parser.error(f"--{option} {target!r} is a submission or a chapter of --reference; it would be overwritten")
     if args.gradescope and len(args.submissions) != 1:
         # on Gradescope the submissions are what the student uploaded: tell the student, in the results
@@ -657,7 +668,12 @@ def main(argv=None):
         except Exception as exc:  # any error of the instructor's file: unreadable, syntax, import...
             parser.error(f"--extra-checks {args.extra_checks!r}: {type(exc).__name__}: {exc}")
 
-    contents = {sub: _read(sub) for sub in args.submissions}  # every submission read before any runs
+    # every submission read before any runs; never the instructor's chapter (through a folder's link)
+    own = {os.path.realpath(pathlib.Path(args.reference) / name) for name in chapters}
+    contents = {
+        sub: ValueError("the reference chapter itself; not graded") if os.path.realpath(sub) in own else _read(sub)
+        for sub in args.submissions
+    }
     all_rows, last = [], []
     for sub, data in contents.items():
         if isinstance(data, Exception):
