@@ -188,6 +188,22 @@ def sandbox():
     return True
 
 
+@pytest.fixture(scope="session")
+def cgroups(sandbox):
+    """Whether the grader can put each sandbox in cgroups of its own (memory and task limits);
+    skipped without, unless IGR_REQUIRE_SANDBOX is set (CI), where their absence is a failure."""
+    from igrlib.coursework.grade import _cgroups, _leave
+
+    made = _cgroups()
+    _leave(made)
+    if len(made) == 0:
+        problem = "the grader cannot make cgroups here (memory and tasks bounded per process only)"
+        if os.environ.get("IGR_REQUIRE_SANDBOX"):
+            pytest.fail(f"IGR_REQUIRE_SANDBOX is set but {problem}")
+        pytest.skip(problem)
+    return True
+
+
 @pytest.fixture
 def chapters(tmp_path, sandbox):
     """The instructor's chapters for the grader: the demo chapter of tests/test_student.py."""

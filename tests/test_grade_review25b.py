@@ -1,14 +1,16 @@
 """Attacks on the sandboxed grader found by a second review: each test grades a crafted notebook
-in the default (sandboxed) mode. Closed ones pass; the one still open is ``xfail(strict=True)``
-(it fails today; the mark goes when the attack is closed).
+in the default (sandboxed) mode; each failed before its fix.
 
 - Closed: the sandbox ran as the machine's own root with a writable ``/proc/sys`` (sysctl files
   check the uid alone), so a submission could change the machine's kernel settings
   (``kernel.core_pattern``, ``kernel.pid_max``, ``fs.file-max``...); now ``/proc/sys`` is bound
   read-only and the sandbox cannot make user namespaces of its own.
-- Open: the memory limit is an address-space limit (``RLIMIT_AS``) of each process: memory that
-  is not mapped, such as a ``memfd`` filled with ``write``, is not counted, so one process holds
-  as much as it likes. The instructors' page says so and how to bound the grader from outside.
+- Closed where the grader can make cgroups (cgroup v1 as root, or v2 with a delegated
+  subtree): the memory limit was an address-space limit (``RLIMIT_AS``) of each process, and
+  memory that is not mapped, such as a ``memfd`` filled with ``write``, was not counted, so one
+  process held as much as it liked; now each sandbox is a cgroup with ``MEMORY_LIMIT`` in all and
+  ``TASKS_LIMIT`` tasks. Where none can be made the grader warns, and the instructors' page says
+  how to bound it from outside.
 - Closed: a submission that was a link to itself stopped the whole batch (``Path.resolve``
   raised ``RuntimeError`` on the loop before anyone was graded).
 - Closed: a submission that was a link to the instructor's own chapter (``submissions/mallory.ipynb
@@ -54,8 +56,7 @@ def test_a_submission_cannot_change_the_machines_kernel_settings(tmp_path):
     assert not any("open for writing" in row.message for row in rows), rows
 
 
-@pytest.mark.xfail(strict=True, reason="open: memory a process does not map escapes the memory limit")
-def test_a_submission_cannot_hold_more_memory_than_its_limit(tmp_path, monkeypatch):
+def test_a_submission_cannot_hold_more_memory_than_its_limit(tmp_path, monkeypatch, cgroups):
     """A cell fills memfd files with ``os.write`` until it holds a quarter GiB more than its
     address-space limit (lowered to 1 GiB here, so that the test holds 1.25 GiB, not 4.25).
     Nothing stops it: with the default 4 GiB, one process could hold 20,000 such files of
@@ -141,3 +142,23 @@ def test_a_submission_in_a_folder_linked_to_the_reference_does_not_pass(tmp_path
     grade_module.main([str(submissions / "mallory" / "ch.ipynb"), "--reference", str(reference), "--csv", str(report)])
     rows = list(csv.DictReader(report.open()))
     assert [r["status"] for r in rows] == ["ERROR"] and "reference chapter" in rows[0]["message"], rows
+
+
+def test_a_submission_cannot_start_more_tasks_than_its_limit(tmp_path, monkeypatch, cgroups):
+    """A cell starts processes that wait (a slow fork bomb) until it has started more than the
+    sandbox's task limit (lowered to 64 here): the cgroup refuses the fork. (Its waiting processes
+    then leave this submission's own exercises no room to run: its grade, no one else's.)"""
+    monkeypatch.setattr(grade_module, "TASKS_LIMIT", 64)
+    bomb = (
+        "import os, time\n"
+        "started = 0\n"
+        "for _ in range(100):\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(60)\n"
+        "        os._exit(0)\n"
+        "    started += 1\n"
+        "raise RuntimeError(f'started {started} processes')\n"
+    )
+    rows = graded(tmp_path, "demo-square", "square", "x", SQUARE, bomb, timeout=30)
+    assert not any("started 100 processes" in row.message for row in rows), rows
+    assert any("BlockingIOError" in row.message for row in rows), rows

@@ -9,7 +9,8 @@ reported as such, and a missing exercise as ``ERROR``.
 Every submission is read before any is run. Its code cells run in a process of its own
 (:mod:`igrlib.coursework._runner`), inside a bubblewrap sandbox (``bwrap``): no network, its
 own process table, System V IPC and user namespace (it cannot make another), no capabilities,
-the kernel's settings (``/proc/sys``) read-only, a private ``/tmp`` of 256 MiB, and nothing
+the kernel's settings (``/proc/sys``) read-only, cgroups of its own where the grader can make
+them (``MEMORY_LIMIT`` of memory in all, ``TASKS_LIMIT`` tasks), a private ``/tmp`` of 256 MiB, and nothing
 of the file system but Python's installation, the environment's packages and igrlib, read-only
 (not igrlib's checks, nor the reference chapters, the other submissions or the reports). The
 checks run here, in the grader's process: each calls the student's function remotely, one call
@@ -35,6 +36,7 @@ import csv
 import errno
 import functools
 import io
+import itertools
 import json
 import math
 import os
@@ -59,7 +61,8 @@ DEFAULT_WALL = 600  # seconds per submission
 STARTUP = 30  # seconds the process has to start (imports), on top of --timeout
 MAX_RESTARTS = 4  # process deaths per submission before the rest is given up
 NOTEBOOK = "(notebook)"
-MEMORY_LIMIT = 4 * 2**30  # bytes of address space for a submission's process
+MEMORY_LIMIT = 4 * 2**30  # bytes of address space of each of its processes, and of memory of the sandbox (a cgroup)
+TASKS_LIMIT = 512  # processes and threads of one sandbox (a cgroup)
 FILE_LIMIT = 256 * 2**20  # bytes of any file it writes, and of its /tmp in the sandbox
 SHM_LIMIT = 16 * 2**20  # bytes of its /dev/shm in the sandbox (POSIX shared memory; / and /dev are read-only)
 MAX_MESSAGE = 16 * 2**20  # bytes of one message from it (what the answer returned)
@@ -257,8 +260,79 @@ def sandbox_problem():
     return None
 
 
-def _limits():
+def _cgroups():
+    """Fresh cgroups for one sandbox, below the grader's own: its memory in all (mapped or not:
+    a ``memfd``, a pipe) at most ``MEMORY_LIMIT``, its tasks at most ``TASKS_LIMIT``. Returns the
+    folders to join: cgroup v1's memory and pids hierarchies, or one folder of v2; those this
+    machine does not let the grader make are left out ([] where none, e.g. v2 without delegation)."""
+    mine = {}
+    try:
+        with open("/proc/self/cgroup") as fh:
+            for line in fh:
+                _, names, path = line.rstrip("\n").split(":", 2)
+                for name in names.split(",") if names else ["unified"]:
+                    mine[name] = path
+    except (OSError, ValueError):
+        return []
+    name = f"igrlib-grade-{os.getpid()}-{next(_CGROUP_COUNT)}"
+    # (parent, limits it must take, limits it takes where the machine has them: swap)
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):  # v2: one hierarchy
+        wanted = [
+            (
+                "/sys/fs/cgroup" + mine.get("unified", "/"),
+                {"memory.max": MEMORY_LIMIT, "pids.max": TASKS_LIMIT},
+                {"memory.swap.max": 0},
+            )
+        ]
+    else:
+        wanted = [
+            (
+                "/sys/fs/cgroup/memory" + mine.get("memory", "/"),
+                {"memory.limit_in_bytes": MEMORY_LIMIT},
+                {"memory.memsw.limit_in_bytes": MEMORY_LIMIT},
+            ),
+            ("/sys/fs/cgroup/pids" + mine.get("pids", "/"), {"pids.max": TASKS_LIMIT}, {}),
+        ]
+    made = []
+    for parent, required, optional in wanted:
+        folder = os.path.join(parent, name)
+        try:
+            os.mkdir(folder)
+        except OSError:
+            continue
+        try:
+            for file, value in [*required.items(), *optional.items()]:
+                if file in required or os.path.exists(os.path.join(folder, file)):
+                    with open(os.path.join(folder, file), "w") as fh:
+                        fh.write(str(value))
+            made.append(folder)
+        except OSError:
+            os.rmdir(folder)
+    return made
+
+
+_CGROUP_COUNT = itertools.count()
+
+
+def _leave(folders):
+    """Remove a sandbox's cgroups once its processes are gone (they may take a moment to end)."""
+    for folder in folders:
+        for _ in range(50):
+            try:
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
+def _limits(cgroups=()):
     import resource
+
+    for folder in cgroups:  # joined before bwrap starts: everything the sandbox runs is inside
+        with open(os.path.join(folder, "cgroup.procs"), "w") as fh:
+            fh.write(str(os.getpid()))
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
@@ -282,6 +356,7 @@ class _Kernel:
             (workdir / ".mpl").mkdir(exist_ok=True)
             for cache in _font_caches():
                 shutil.copyfile(cache, workdir / ".mpl" / cache.name)
+        self.cgroups = _cgroups() if sandbox else []
         self.proc = subprocess.Popen(
             _sandbox(command) if sandbox else command,
             stdin=subprocess.PIPE,
@@ -290,7 +365,7 @@ class _Kernel:
             cwd=workdir,
             env=env,
             start_new_session=True,
-            preexec_fn=_limits,
+            preexec_fn=functools.partial(_limits, self.cgroups),
         )
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.buffer = bytearray()
@@ -346,6 +421,7 @@ class _Kernel:
         self.proc.wait()
         self.proc.stdin.close()
         self.proc.stdout.close()
+        _leave(self.cgroups)
 
 
 class _Session:
@@ -640,6 +716,15 @@ def main(argv=None):
             parser.error(f"--{option} must be positive")
     if not args.no_sandbox and sandbox_problem():
         parser.error(f"no sandbox: {sandbox_problem()}. Pass --no-sandbox to grade trusted submissions without it")
+    if not args.no_sandbox:
+        probe = _cgroups()
+        _leave(probe)
+        if not probe:
+            print(
+                "warning: no cgroup can be made here, so a submission's memory and processes are bounded only "
+                "per process (address space); bound the grader from outside (see the instructors' page)",
+                file=sys.stderr,
+            )
     try:
         chapters = reference_chapters(args.reference)
     except ValueError as exc:
