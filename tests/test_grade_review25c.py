@@ -8,6 +8,12 @@ test grades crafted notebooks in the default (sandboxed) mode, and each is open 
   key outlives the sandbox (and the grader), and the next submission finds it in ``/proc/keys``
   and reads it. One submission can so hand its solution to another (or leave anything up to
   root's key quota in the machine's kernel memory, outside any cgroup's lifetime).
+- The machine's table of open files (``fs.file-max``, sized from its memory) is one for all; the
+  sandbox bounds its tasks (``TASKS_LIMIT``) and memory, not its files, and keeps the grader's
+  ``RLIMIT_NOFILE``. A struct file costs a few hundred bytes, so well inside 4 GiB one submission
+  holds more than half of the machine's table (all of it, with a few more children): while it
+  runs, every process of the machine without ``CAP_SYS_ADMIN`` (a grader run as an ordinary
+  user, other graders, services) gets ``ENFILE`` ("Too many open files in system").
 """
 
 import ctypes
@@ -15,7 +21,7 @@ import secrets
 
 import nbformat
 import pytest
-from test_grade_attacks import chapter
+from test_grade_attacks import chapter, graded
 
 from igrlib.coursework.grade import grade, reference_chapters
 
@@ -76,3 +82,46 @@ def test_a_submission_cannot_leave_a_key_for_the_next_one(tmp_path):
         _forget_keys(description)
     assert rows[0].exercise == "demo-square", rows
     assert rows[0].status != "PASS", rows
+
+
+@pytest.mark.xfail(strict=True, reason="open: the machine's file table is not bounded per sandbox")
+def test_a_submission_cannot_hold_half_of_the_machines_open_files(tmp_path):
+    """A cell forks children that open ``/dev/null`` up to their file limit (raised to the hard
+    limit the grader leaves them) until they hold one more than half of ``fs.file-max``; it stops
+    there (the test leaves the other half to the machine) and says so."""
+    hold = (
+        "import os, resource, time\n"
+        "file_max = int(open('/proc/sys/fs/file-max').read())\n"
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "share = max(1, min(hard, 2**20) - 64)\n"
+        "target, held, children = file_max // 2 + 1, 0, []\n"
+        "while held < target:\n"
+        "    want = min(share, target - held)\n"
+        "    r, w = os.pipe()\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        n = 0\n"
+        "        try:\n"
+        "            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 2**20), min(hard, 2**20)))\n"
+        "            for n in range(1, want + 1):\n"
+        "                os.open('/dev/null', os.O_RDONLY)\n"
+        "        except OSError:\n"
+        "            n -= 1\n"
+        "        os.write(w, str(n).encode().ljust(16))\n"
+        "        time.sleep(60)\n"
+        "        os._exit(0)\n"
+        "    children.append(pid)\n"
+        "    got = int(os.read(r, 16))\n"
+        "    os.close(r), os.close(w)\n"
+        "    held += got\n"
+        "    if got < want:\n"
+        "        break\n"
+        "for pid in children:\n"
+        "    os.kill(pid, 9)\n"
+        "    os.waitpid(pid, 0)\n"
+        "if held >= target:\n"
+        "    raise RuntimeError(f'held {held} open files of the machine table of {file_max}')\n"
+    )
+    rows = graded(tmp_path, "demo-square", "square", "x", SQUARE, hold, timeout=60)
+    assert rows[0].status == "PASS", rows  # the honest answer still passes
+    assert not any("open files of the machine" in row.message for row in rows), rows
