@@ -18,6 +18,12 @@ test grades crafted notebooks in the default (sandboxed) mode, and each is open 
   silently. Processes that take longer to end (hundreds of children with tens of thousands of
   mappings each: some five seconds) leave the cgroups behind for good, one set per such
   submission, and are still ending while the next submission runs.
+- The page cache of the files the sandbox shows read-only (the environment) is the machine's: a
+  cell drops a large file's pages (``posix_fadvise(DONTNEED)``, allowed on any file one can
+  read) and reads back one page per bit of a message; the next submission maps the file and
+  asks ``mincore`` which pages are cached, and gets the message (here: a solution). Blocking
+  keys does not close this one; only not sharing the page cache would (a copy of the
+  environment per sandbox, or accepting it as a limit: two students who collude).
 """
 
 import ctypes
@@ -177,3 +183,63 @@ def test_a_submission_slow_to_end_leaves_no_cgroup_behind(tmp_path, monkeypatch,
                     time.sleep(0.1)
     assert rows[0].status == "PASS", rows  # the honest answer still passes
     assert made and not left, (left, rows)
+
+
+CARRIER = (
+    "import os, sys\n"
+    "def carrier():\n"
+    "    # the largest file (4 MiB or more) of the environment that no process maps: not a library\n"
+    "    found = []\n"
+    "    for root, dirs, files in os.walk(sys.prefix):\n"
+    "        for name in files:\n"
+    "            path = os.path.join(root, name)\n"
+    "            if name.endswith(('.so', '.py', '.pyc')) or '.so.' in name or os.path.islink(path):\n"
+    "                continue\n"
+    "            size = os.stat(path).st_size\n"
+    "            if size >= 2**22:\n"
+    "                found.append((-size, path))\n"
+    "    return min(found)[1]\n"
+    "PAGE, BYTES = 4096, 64\n"
+)
+
+
+@pytest.mark.xfail(strict=True, reason="open: the page cache of the environment is shared between sandboxes")
+def test_a_submission_cannot_pass_its_solution_through_the_page_cache(tmp_path):
+    """Alice's notebook (solved) writes its solution, one bit per page, into the page cache of a
+    large file of the environment; Mallory's (unsolved: its answer cell reads the cache with
+    ``mincore``) is graded next and passes with Alice's code."""
+    send = CARRIER + (
+        f"message = {SQUARE!r}.encode().ljust(BYTES, bytes(1))\n"
+        "fd = os.open(carrier(), os.O_RDONLY)\n"
+        "os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # no page of it cached\n"
+        "os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)  # no read-ahead\n"
+        "for i in range(8 * BYTES):\n"
+        "    if message[i // 8] >> (i % 8) & 1:\n"
+        "        os.pread(fd, 1, (8 * i + 4) * PAGE)\n"
+    )
+    take = CARRIER + (
+        "import ctypes, mmap\n"
+        "import numpy as np\n"
+        "fd = os.open(carrier(), os.O_RDONLY)\n"
+        "size = os.fstat(fd).st_size\n"
+        "pages = np.frombuffer(mmap.mmap(fd, size, prot=mmap.PROT_READ), dtype=np.uint8)\n"
+        "cached = (ctypes.c_ubyte * ((size + PAGE - 1) // PAGE))()\n"
+        "ctypes.CDLL(None).mincore(ctypes.c_void_p(pages.ctypes.data), ctypes.c_size_t(size), cached)\n"
+        "bits = [cached[8 * i + 4] & 1 for i in range(8 * BYTES)]\n"
+        "message = bytes(sum(bits[8 * j + k] << k for k in range(8)) for j in range(BYTES))\n"
+        "exec(message.rstrip(bytes(1)).decode('ascii', 'replace'))\n"
+    )
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x"), reference / "ch.ipynb")
+    alice = tmp_path / "alice" / "ch.ipynb"
+    mallory = tmp_path / "mallory" / "ch.ipynb"
+    for path in (alice, mallory):
+        path.parent.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x", SQUARE, send), alice)
+    nbformat.write(chapter("demo-square", "square", "x", take), mallory)
+    chapters = reference_chapters(reference)
+    assert grade(alice, chapters=chapters, timeout=30)[0].status == "PASS"  # the honest answer passes
+    rows = grade(mallory, chapters=chapters, timeout=30)
+    assert rows[0].exercise == "demo-square", rows
+    assert rows[0].status != "PASS", rows
