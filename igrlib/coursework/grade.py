@@ -9,6 +9,7 @@ reported as such, and a missing exercise as ``ERROR``.
 Every submission is read before any is run. Its code cells run in a process of its own
 (:mod:`igrlib.coursework._runner`), inside a bubblewrap sandbox (``bwrap``): no network, its
 own process table, System V IPC and user namespace (it cannot make another), no capabilities,
+no access to the kernel's key store (a seccomp filter), at most ``FILES_LIMIT`` open files a process,
 the kernel's settings (``/proc/sys``) read-only, cgroups of its own where the grader can make
 them (``MEMORY_LIMIT`` of memory in all, ``TASKS_LIMIT`` tasks), a private ``/tmp`` of 256 MiB, and nothing
 of the file system but Python's installation, the environment's packages and igrlib, read-only
@@ -32,6 +33,7 @@ exercise ``(notebook)`` and no points.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import errno
 import functools
@@ -41,10 +43,12 @@ import json
 import math
 import os
 import pathlib
+import platform
 import select
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -63,6 +67,7 @@ MAX_RESTARTS = 4  # process deaths per submission before the rest is given up
 NOTEBOOK = "(notebook)"
 MEMORY_LIMIT = 4 * 2**30  # bytes of address space of each of its processes, and of memory of the sandbox (a cgroup)
 TASKS_LIMIT = 512  # processes and threads of one sandbox (a cgroup)
+FILES_LIMIT = 256  # files each of its processes may hold open (the machine's table is shared)
 FILE_LIMIT = 256 * 2**20  # bytes of any file it writes, and of its /tmp in the sandbox
 SHM_LIMIT = 16 * 2**20  # bytes of its /dev/shm in the sandbox (POSIX shared memory; / and /dev are read-only)
 MAX_MESSAGE = 16 * 2**20  # bytes of one message from it (what the answer returned)
@@ -214,9 +219,12 @@ def _font_caches():
     return sorted(pathlib.Path(get_cachedir()).glob("fontlist*.json"))
 
 
-def _sandbox(command):
-    """``command`` inside bubblewrap (see the module's docstring)."""
+def _sandbox(command, seccomp=None):
+    """``command`` inside bubblewrap (see the module's docstring); ``seccomp``: the file
+    descriptor of the filter (:func:`_seccomp_fd`), passed on to bwrap."""
     args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+    if seccomp is not None:
+        args += ["--seccomp", str(seccomp)]
     args += ["--cap-drop", "ALL"]
     # the sandbox's root is the machine's root: a kernel setting (sysctl) checks the user alone, so
     # /proc/sys is the machine's, read-only (pid_max, core_pattern... cannot be changed from here)
@@ -243,6 +251,41 @@ def _sandbox(command):
     return [*args, "--dir", "/tmp/work", "--remount-ro", "/", "--chdir", "/tmp/work", *command]
 
 
+# The kernel's key store is not isolated by bwrap, and the sandbox's root is the machine's: its
+# three system calls fail with EPERM under a seccomp filter (a classic BPF program, as
+# `bwrap --seccomp FD` reads it). Per architecture: AUDIT_ARCH and the numbers of add_key,
+# request_key and keyctl. A call under another architecture's numbers (x86's int 0x80) ends the
+# process; on x86_64 the x32 calls (bit 30) fail too.
+_KEY_CALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
+
+
+def _seccomp_program():
+    """The filter's bytes, or None on an architecture not in ``_KEY_CALLS``."""
+    arch, numbers = _KEY_CALLS.get(platform.machine(), (None, ()))
+    if arch is None:
+        return None
+    load, equal, at_least, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, JGE|K, BPF_RET|K
+    allow, refuse, kill = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x80000000
+    n = len(numbers)
+    program = [(load, 0, 0, 4), (equal, 1, 0, arch), (ret, 0, 0, kill), (load, 0, 0, 0)]  # arch, then nr
+    if platform.machine() == "x86_64":
+        program.append((at_least, n + 1, 0, 0x40000000))  # to the refusal, past n tests and the allow
+    program += [(equal, n - i, 0, nr) for i, nr in enumerate(numbers)]  # to the refusal
+    program += [(ret, 0, 0, allow), (ret, 0, 0, refuse)]
+    return b"".join(struct.pack("=HBBI", *op) for op in program)
+
+
+def _seccomp_fd():
+    """A file holding the filter, open for bwrap to read (the caller closes it), or None."""
+    program = _seccomp_program()
+    if program is None:
+        return None
+    fd = os.memfd_create("igrlib-seccomp")
+    os.write(fd, program)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def _python():
     """This interpreter's path without ``..`` (``tests/../.venv/bin/python`` passes through a
     folder the sandbox does not show), its links kept (a virtual environment's python is one)."""
@@ -254,7 +297,17 @@ def sandbox_problem():
     """Why the sandbox cannot run here (no ``bwrap``, or it fails), or None (asked once)."""
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed; on Debian: apt-get install bubblewrap"
-    probe = subprocess.run(_sandbox([_python(), "-I", "-c", "import igrlib"]), capture_output=True, text=True)
+    seccomp = _seccomp_fd()
+    try:
+        probe = subprocess.run(
+            _sandbox([_python(), "-I", "-c", "import igrlib"], seccomp),
+            capture_output=True,
+            text=True,
+            pass_fds=() if seccomp is None else (seccomp,),
+        )
+    finally:
+        if seccomp is not None:
+            os.close(seccomp)
     if probe.returncode != 0:
         return f"bwrap cannot start the sandbox here: {one_line(probe.stderr.strip() or probe.returncode, 200)}"
     return None
@@ -314,16 +367,28 @@ def _cgroups():
 _CGROUP_COUNT = itertools.count()
 
 
-def _leave(folders):
-    """Remove a sandbox's cgroups once its processes are gone (they may take a moment to end)."""
+def _leave(folders, wait=30.0):
+    """Remove a sandbox's cgroups once its processes are gone: whatever is still in them (all of
+    it the sandbox's) is killed until they are empty, for at most ``wait`` seconds."""
+    end = time.monotonic() + wait
     for folder in folders:
-        for _ in range(50):
+        while True:
             try:
                 os.rmdir(folder)
                 break
             except FileNotFoundError:
                 break
             except OSError:
+                if time.monotonic() > end:
+                    print(f"warning: the cgroup {folder} could not be removed", file=sys.stderr)
+                    break
+                try:
+                    with open(os.path.join(folder, "cgroup.procs")) as fh:
+                        for pid in fh.read().split():
+                            with contextlib.suppress(OSError):
+                                os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
                 time.sleep(0.02)
 
 
@@ -334,6 +399,7 @@ def _limits(cgroups=()):
         with open(os.path.join(folder, "cgroup.procs"), "w") as fh:
             fh.write(str(os.getpid()))
 
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FILES_LIMIT, FILES_LIMIT))
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -357,8 +423,10 @@ class _Kernel:
             for cache in _font_caches():
                 shutil.copyfile(cache, workdir / ".mpl" / cache.name)
         self.cgroups = _cgroups() if sandbox else []
+        seccomp = _seccomp_fd() if sandbox else None
         self.proc = subprocess.Popen(
-            _sandbox(command) if sandbox else command,
+            _sandbox(command, seccomp) if sandbox else command,
+            pass_fds=() if seccomp is None else (seccomp,),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -367,6 +435,8 @@ class _Kernel:
             start_new_session=True,
             preexec_fn=functools.partial(_limits, self.cgroups),
         )
+        if seccomp is not None:
+            os.close(seccomp)
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.buffer = bytearray()
         self.deadline = time.monotonic() + STARTUP  # of what is running now: a stuck write fails at it too
