@@ -71,7 +71,8 @@ FILES_LIMIT = 256  # files each of its processes may hold open (the machine's ta
 FILE_LIMIT = 256 * 2**20  # bytes of any file it writes, and of its /tmp in the sandbox
 SHM_LIMIT = 16 * 2**20  # bytes of its /dev/shm in the sandbox (POSIX shared memory; / and /dev are read-only)
 MAX_MESSAGE = 16 * 2**20  # bytes of one message from it (what the answer returned)
-MAX_SUBMISSION = 100 * 2**20  # bytes of a submitted notebook; a larger one is not read
+MAX_SUBMISSION = 20 * 2**20  # bytes of a submitted notebook (a chapter with its outputs: 1-3 MB); a larger one is not
+# read (checking a notebook takes about a second a MiB, before --wall starts: one submission must not delay the batch)
 
 
 class Row(NamedTuple):
