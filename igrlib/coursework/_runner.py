@@ -74,8 +74,11 @@ def _main():
     def get_ipython():
         raise RuntimeError("IPython magics are not available when grading")
 
+    def display(*objs, **kwargs):
+        """Jupyter's display(), which chapters call without importing it: nothing is shown here."""
+
     transform = TransformerManager().transform_cell
-    namespace = {"__name__": "__main__", "get_ipython": get_ipython}
+    namespace = {"__name__": "__main__", "get_ipython": get_ipython, "display": display}
     held = _hold(receive()["routines"])  # before any of the submission's code runs
     send({"kind": "ready"})
     while True:
