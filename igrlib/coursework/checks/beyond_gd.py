@@ -32,8 +32,9 @@ __all__ = []
 )
 def _principal_rate(answer):
     rng = fresh_rng()
-    lam = np.concatenate([rng.uniform(-3, -0.1, 2), rng.uniform(0.1, 3, 6), [0.0]])
     lr = 0.6
+    # every regime each time: h lambda < 0, in (0, 1) (no flip) and in (1, 1.8) (a flip at every step)
+    lam = np.concatenate([rng.uniform(-3, -0.1, 2), rng.uniform(0.1, 1.55, 3), rng.uniform(1.75, 3, 3), [0.0]])
     x = lr * lam
     if np.any(np.isclose(x, 1.0)):  # pragma: no cover - the seed avoids it
         lam = lam * 0.97
