@@ -192,12 +192,10 @@ def sandbox():
 def cgroups(sandbox):
     """Whether the grader can put each sandbox in cgroups of its own (memory and task limits);
     skipped without, unless IGR_REQUIRE_SANDBOX is set (CI), where their absence is a failure."""
-    from igrlib.coursework.grade import _cgroups, _leave
+    from igrlib.coursework.grade import cgroups_problem
 
-    made = _cgroups()
-    _leave(made)
-    if len(made) == 0:
-        problem = "the grader cannot make cgroups here (memory and tasks bounded per process only)"
+    problem = cgroups_problem()
+    if problem:
         if os.environ.get("IGR_REQUIRE_SANDBOX"):
             pytest.fail(f"IGR_REQUIRE_SANDBOX is set but {problem}")
         pytest.skip(problem)

@@ -24,7 +24,6 @@ before its fix); one is a known limit, kept as ``xfail``.
 import ctypes
 import os
 import secrets
-import time
 
 import nbformat
 import pytest
@@ -36,6 +35,24 @@ from igrlib.coursework.grade import grade, reference_chapters
 pytestmark = [pytest.mark.usefixtures("sandbox"), pytest.mark.coursework]  # seconds each: make coursework
 
 SQUARE = "def square(x):\n    return x ** 2"
+
+
+def _alice_then_mallory(tmp_path, leave, take):
+    """Grade Alice's solved notebook with the cell ``leave`` after her answer, then Mallory's
+    whose answer cell is ``take``; Mallory's rows."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x"), reference / "ch.ipynb")
+    alice = tmp_path / "alice" / "ch.ipynb"
+    mallory = tmp_path / "mallory" / "ch.ipynb"
+    for path in (alice, mallory):
+        path.parent.mkdir()
+    nbformat.write(chapter("demo-square", "square", "x", SQUARE, leave), alice)
+    nbformat.write(chapter("demo-square", "square", "x", take), mallory)
+    chapters = reference_chapters(reference)
+    assert grade(alice, chapters=chapters, timeout=30)[0].status == "PASS"  # the honest answer passes
+    return grade(mallory, chapters=chapters, timeout=30)
+
 
 
 def _forget_keys(description):
@@ -72,19 +89,8 @@ def test_a_submission_cannot_leave_a_key_for_the_next_one(tmp_path):
         "        size = libc.syscall(250, 11, int(line.split()[0], 16), buffer, 4096)  # KEYCTL_READ\n"
         "        exec(buffer.raw[:size].decode())\n"
     )
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    nbformat.write(chapter("demo-square", "square", "x"), reference / "ch.ipynb")
-    alice = tmp_path / "alice" / "ch.ipynb"
-    mallory = tmp_path / "mallory" / "ch.ipynb"
-    for path in (alice, mallory):
-        path.parent.mkdir()
-    nbformat.write(chapter("demo-square", "square", "x", SQUARE, leave), alice)
-    nbformat.write(chapter("demo-square", "square", "x", take), mallory)
-    chapters = reference_chapters(reference)
     try:
-        assert grade(alice, chapters=chapters, timeout=30)[0].status == "PASS"  # the honest answer passes
-        rows = grade(mallory, chapters=chapters, timeout=30)
+        rows = _alice_then_mallory(tmp_path, leave, take)
     finally:
         _forget_keys(description)
     assert rows[0].exercise == "demo-square", rows
@@ -165,15 +171,7 @@ def test_a_submission_slow_to_end_leaves_no_cgroup_behind(tmp_path, monkeypatch,
         rows = graded(tmp_path, "demo-square", "square", "x", SQUARE, slow, timeout=120)
         left = [folder for folder in made if os.path.exists(folder)]
     finally:
-        for folder in made:  # what the grader left: removed once its processes are gone
-            for _ in range(300):
-                try:
-                    os.rmdir(folder)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        grade_module._leave(made)  # what the grader left (before its fix): removed once its processes end
     assert rows[0].status == "PASS", rows  # the honest answer still passes
     assert made and not left, (left, rows)
 
@@ -223,17 +221,6 @@ def test_a_submission_cannot_pass_its_solution_through_the_page_cache(tmp_path):
         "message = bytes(sum(bits[8 * j + k] << k for k in range(8)) for j in range(BYTES))\n"
         "exec(message.rstrip(bytes(1)).decode('ascii', 'replace'))\n"
     )
-    reference = tmp_path / "reference"
-    reference.mkdir()
-    nbformat.write(chapter("demo-square", "square", "x"), reference / "ch.ipynb")
-    alice = tmp_path / "alice" / "ch.ipynb"
-    mallory = tmp_path / "mallory" / "ch.ipynb"
-    for path in (alice, mallory):
-        path.parent.mkdir()
-    nbformat.write(chapter("demo-square", "square", "x", SQUARE, send), alice)
-    nbformat.write(chapter("demo-square", "square", "x", take), mallory)
-    chapters = reference_chapters(reference)
-    assert grade(alice, chapters=chapters, timeout=30)[0].status == "PASS"  # the honest answer passes
-    rows = grade(mallory, chapters=chapters, timeout=30)
+    rows = _alice_then_mallory(tmp_path, send, take)
     assert rows[0].exercise == "demo-square", rows
     assert rows[0].status != "PASS", rows

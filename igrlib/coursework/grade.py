@@ -393,6 +393,16 @@ def _leave(folders, wait=30.0):
                 time.sleep(0.02)
 
 
+@functools.cache
+def cgroups_problem():
+    """Why no sandbox gets cgroups of its own here, or None (asked once: one is made and removed)."""
+    probe = _cgroups()
+    _leave(probe)
+    if not probe:
+        return "no cgroup can be made here, so a submission's memory and processes are bounded only per process"
+    return None
+
+
 def _limits(cgroups=()):
     import resource
 
@@ -787,15 +797,10 @@ def main(argv=None):
             parser.error(f"--{option} must be positive")
     if not args.no_sandbox and sandbox_problem():
         parser.error(f"no sandbox: {sandbox_problem()}. Pass --no-sandbox to grade trusted submissions without it")
-    if not args.no_sandbox:
-        probe = _cgroups()
-        _leave(probe)
-        if not probe:
-            print(
-                "warning: no cgroup can be made here, so a submission's memory and processes are bounded only "
-                "per process (address space); bound the grader from outside (see the instructors' page)",
-                file=sys.stderr,
-            )
+    if not args.no_sandbox and cgroups_problem():
+        print(
+            f"warning: {cgroups_problem()}; bound the grader from outside (see the instructors' page)", file=sys.stderr
+        )
     try:
         chapters = reference_chapters(args.reference)
     except ValueError as exc:
